@@ -1,0 +1,193 @@
+package wsproto
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// ConnOptions are the settings of a connection, shared by Accept and Dial.
+// The zero value gives the defaults documented on each field.
+type ConnOptions struct {
+	// MaxMessageSize is the longest message, in bytes, that the read methods
+	// accept. A frame that would take a message past it fails the connection
+	// with CloseMessageTooBig as soon as its header arrives, before any of its
+	// payload is read. 0 means DefaultMaxMessageSize; a negative value means
+	// no limit.
+	MaxMessageSize int64
+
+	// ReadBufferSize is the size of the buffer frames are read through.
+	// Payloads at least this long bypass it. 0 means 4096.
+	ReadBufferSize int
+
+	// WriteBufferSize is the size of the buffer a client masks its payloads
+	// in and NextWriter collects a fragment in. It is allocated on first use,
+	// so a server that writes only with WriteMessage and WriteFrames never
+	// has one. 0 means 4096.
+	WriteBufferSize int
+
+	// WriteTimeout, when positive, fails a write that makes no progress for
+	// this long: the connection is then closed. A slow reader that keeps
+	// accepting bytes is not timed out. 0 means writes wait as long as the
+	// deadline set with SetWriteDeadline allows.
+	WriteTimeout time.Duration
+
+	// CloseTimeout bounds the close handshake: how long Close waits for the
+	// peer's close frame, and how long an endpoint that failed the connection
+	// waits for the peer to go away. 0 means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+}
+
+// Defaults for ConnOptions.
+const (
+	DefaultMaxMessageSize = 1 << 20
+	DefaultCloseTimeout   = 5 * time.Second
+	defaultBufferSize     = 4096
+	minReadBufferSize     = 128 // holds any frame header with room to spare
+)
+
+// Conn is one WebSocket connection, server or client side.
+//
+// Concurrency: one goroutine reads (ReadMessage, or NextReader and its
+// reader) and one goroutine writes data (WriteMessage, WriteFrames,
+// NextWriter) at a time; the two may run at once. Control frames — WritePing,
+// WritePong, Close, and the pong or close the reading goroutine sends by
+// itself — may be sent from any goroutine at any time: every frame is written
+// whole under the connection's write lock, so a control frame never lands
+// inside a data frame (it may fall between the fragments of a message, as
+// RFC 6455 5.4 allows). CloseNow, the deadline setters and the accessors are
+// safe for concurrent use.
+//
+// Errors are final: once a read method returns an error, the connection is
+// closed and every later read returns the same error; once a write fails,
+// the connection is closed.
+type Conn struct {
+	netConn      net.Conn
+	server       bool
+	subprotocol  string
+	closeTimeout time.Duration
+	writeTimeout time.Duration
+
+	// The read side, owned by the goroutine holding readMu.
+	readMu      sync.Mutex
+	rbuf        []byte // rbuf[rpos:rend] is read but not yet parsed
+	rpos, rend  int
+	readLimit   int64 // 0: no limit
+	readErr     error // sticky
+	frameLeft   int64 // payload bytes of the current data frame still to read
+	frameFin    bool
+	frameMasked bool
+	frameKey    [4]byte
+	keyPos      int
+	msgOp       Opcode // OpText or OpBinary while a message is open, else 0
+	msgLen      int64  // payload bytes declared so far by the open message's frames
+	msgUTF8     utf8Validator
+	ctrl        [maxControlPayload]byte // payload of the control frame being handled
+	msgReader   messageReader
+	pingHandler func(payload []byte) error
+	pongHandler func(payload []byte) error
+
+	// The write side, guarded by wmu.
+	wmu             sync.Mutex
+	closeSent       bool
+	wctrl           [MaxHeaderSize + maxControlPayload]byte
+	whdr            [MaxHeaderSize]byte
+	wvec            net.Buffers // backing array for vectored writes, kept between calls
+	wbuf            []byte      // MaxHeaderSize of headroom, then WriteBufferSize of payload
+	writeBufferSize int
+	msgWriter       messageWriter
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// newConn wraps netConn after a successful handshake. buffered holds bytes
+// the handshake reader had already taken from netConn past the handshake: the
+// peer's first frames may arrive in the same packet.
+func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string, opts *ConnOptions) *Conn {
+	if opts == nil {
+		opts = &ConnOptions{}
+	}
+	c := &Conn{
+		netConn:         netConn,
+		server:          server,
+		subprotocol:     subprotocol,
+		closeTimeout:    opts.CloseTimeout,
+		writeTimeout:    opts.WriteTimeout,
+		readLimit:       opts.MaxMessageSize,
+		writeBufferSize: opts.WriteBufferSize,
+		closed:          make(chan struct{}),
+	}
+	if c.closeTimeout <= 0 {
+		c.closeTimeout = DefaultCloseTimeout
+	}
+	switch {
+	case c.readLimit == 0:
+		c.readLimit = DefaultMaxMessageSize
+	case c.readLimit < 0:
+		c.readLimit = 0
+	}
+	if c.writeBufferSize <= 0 {
+		c.writeBufferSize = defaultBufferSize
+	}
+	size := opts.ReadBufferSize
+	if size <= 0 {
+		size = defaultBufferSize
+	}
+	size = max(size, minReadBufferSize, len(buffered))
+	c.rbuf = make([]byte, size)
+	c.rend = copy(c.rbuf, buffered)
+	c.msgReader.c = c
+	c.msgWriter.c = c
+	return c
+}
+
+// Subprotocol returns the subprotocol agreed in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// NetConn returns the underlying connection. Reading from or writing to it
+// directly corrupts the WebSocket stream; it is meant for socket options and
+// addresses.
+func (c *Conn) NetConn() net.Conn { return c.netConn }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.netConn.RemoteAddr() }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.netConn.LocalAddr() }
+
+// SetReadDeadline sets the deadline for the read methods; a read that hits it
+// fails and closes the connection. The zero time means no deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.netConn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for writes; a write that hits it fails
+// and closes the connection. The zero time means no deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.netConn.SetWriteDeadline(t) }
+
+// SetPingHandler replaces what happens when a ping arrives. By default the
+// connection answers with a pong carrying the same payload (RFC 6455 5.5.2).
+// The handler runs on the reading goroutine; payload is valid only during the
+// call. An error from it ends the connection and is returned by the read
+// method. Set it before reading starts.
+func (c *Conn) SetPingHandler(h func(payload []byte) error) { c.pingHandler = h }
+
+// SetPongHandler sets a function called with the payload of each pong that
+// arrives, on the reading goroutine, for keepalive accounting. payload is
+// valid only during the call. An error from it ends the connection and is
+// returned by the read method. Set it before reading starts.
+func (c *Conn) SetPongHandler(h func(payload []byte) error) { c.pongHandler = h }
+
+// Done returns a channel that is closed when the underlying connection has
+// been closed, by either side, for any reason.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// CloseNow closes the underlying connection at once, without a close
+// handshake. It is safe to call more than once and from any goroutine.
+func (c *Conn) CloseNow() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.netConn.Close()
+		close(c.closed)
+	})
+	return err
+}

@@ -1,0 +1,181 @@
+package wsproto
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DialOptions configure Dial. The zero value is ready to use.
+type DialOptions struct {
+	ConnOptions
+
+	// Header holds extra request headers, such as Origin or Cookie.
+	Header http.Header
+
+	// Subprotocols lists the subprotocols to offer, in order of preference.
+	Subprotocols []string
+
+	// TLSConfig configures wss:// connections. nil means the defaults, with
+	// the server name taken from the URL.
+	TLSConfig *tls.Config
+
+	// NetDial, when set, opens the TCP connection instead of a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (RFC 6455 4.1).
+// ctx bounds the whole opening handshake — TCP, TLS and HTTP — but not the
+// connection after it. It checks the server's 101 answer: status, Upgrade,
+// Connection, Sec-WebSocket-Accept, and any subprotocol or extension, and
+// returns the response for its headers (its body is empty).
+//
+// A server that answers with another status gives a *HandshakeError with
+// that status and the first line of its body; one whose answer breaks the
+// handshake rules gives a *HandshakeError with Status 0 naming the rule.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, &HandshakeError{0, "bad URL: " + err.Error()}
+	}
+	var secure bool
+	switch u.Scheme {
+	case "ws", "http":
+	case "wss", "https":
+		secure = true
+	default:
+		return nil, nil, &HandshakeError{0, "URL scheme must be ws or wss, not " + u.Scheme}
+	}
+	if u.Host == "" {
+		return nil, nil, &HandshakeError{0, "URL has no host: " + rawURL}
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+
+	dial := opts.NetDial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	netConn, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Bound the handshake by ctx: its deadline becomes the connection's, and
+	// cancelling it interrupts whatever read or write is under way.
+	if d, ok := ctx.Deadline(); ok {
+		_ = netConn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = netConn.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*Conn, *http.Response, error) {
+		stop()
+		netConn.Close()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+
+	if secure {
+		cfg := opts.TLSConfig
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = u.Hostname()
+		}
+		tlsConn := tls.Client(netConn, cfg)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			return fail(err)
+		}
+		netConn = tlsConn
+	}
+
+	var keyBytes [16]byte
+	_, _ = rand.Read(keyBytes[:])
+	key := base64.StdEncoding.EncodeToString(keyBytes[:])
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header),
+		Host:       u.Host,
+	}
+	for k, v := range opts.Header {
+		req.Header[k] = slices.Clone(v)
+	}
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", key)
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	if len(opts.Subprotocols) > 0 {
+		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if err := req.Write(netConn); err != nil {
+		return fail(err)
+	}
+
+	br := bufio.NewReaderSize(netConn, 4096)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkResponse(resp, key, opts.Subprotocols); err != nil {
+		return fail(err)
+	}
+	stop()
+	if ctx.Err() != nil {
+		netConn.Close()
+		return nil, nil, ctx.Err()
+	}
+	_ = netConn.SetDeadline(time.Time{})
+	var buffered []byte
+	if n := br.Buffered(); n > 0 {
+		buffered, _ = br.Peek(n)
+	}
+	resp.Body = http.NoBody
+	return newConn(netConn, false, buffered, resp.Header.Get("Sec-WebSocket-Protocol"), &opts.ConnOptions), resp, nil
+}
+
+// checkResponse applies the rules of RFC 6455 4.1 to the server's answer.
+func checkResponse(resp *http.Response, key string, offered []string) error {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
+		resp.Body.Close()
+		return &HandshakeError{resp.StatusCode, strings.TrimSpace(line)}
+	}
+	switch {
+	case !headerHasToken(resp.Header, "Upgrade", "websocket"):
+		return &HandshakeError{0, `server answered without "Upgrade: websocket"`}
+	case !headerHasToken(resp.Header, "Connection", "upgrade"):
+		return &HandshakeError{0, `server answered without "Connection: Upgrade"`}
+	case resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key):
+		return &HandshakeError{0, "server answered with a wrong Sec-WebSocket-Accept"}
+	case len(resp.Header.Values("Sec-WebSocket-Extensions")) > 0:
+		return &HandshakeError{0, "server selected an extension the client did not offer"}
+	}
+	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" && !slices.Contains(offered, p) {
+		return &HandshakeError{0, "server selected subprotocol " + p + ", which the client did not offer"}
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package wsproto
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// WriteMessage sends payload as one whole message of type op (OpText or
+// OpBinary) in a single frame. A server writes the header and payload with
+// one vectored system call and no copy; a client copies the payload through
+// its write buffer to mask it, leaving payload unchanged. WriteMessage does
+// not check that a text payload is UTF-8: that is the caller's promise.
+func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
+	if op != OpText && op != OpBinary {
+		return ErrInvalidOpcode
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeFrame(true, op, payload)
+}
+
+// WriteFrames writes frames that are already encoded, such as those built by
+// AppendFrame, in one vectored system call (writev) where the connection
+// allows it. The same frames may be written to any number of connections at
+// once: WriteFrames never modifies them. Only a server may write prepared
+// frames; a client's must each be masked with a fresh key.
+func (c *Conn) WriteFrames(frames [][]byte) error {
+	if !c.server {
+		return ErrPreparedByClient
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return ErrCloseSent
+	}
+	c.wvec = append(c.wvec[:0], frames...)
+	backing := c.wvec
+	err := c.writeVec(&c.wvec)
+	clear(backing) // let the frames be collected once the caller drops them
+	c.wvec = backing[:0]
+	return err
+}
+
+// WritePing sends a ping with payload (at most 125 bytes). The peer answers
+// with a pong, which the read side reports to the pong handler.
+func (c *Conn) WritePing(payload []byte) error { return c.writeControl(OpPing, payload) }
+
+// WritePong sends an unsolicited pong with payload (at most 125 bytes), a
+// one-way heartbeat (RFC 6455 5.5.3).
+func (c *Conn) WritePong(payload []byte) error { return c.writeControl(OpPong, payload) }
+
+// Close performs the close handshake (RFC 6455 7.1.2): it sends a close frame
+// with code and reason (cut to fit a control frame), waits up to CloseTimeout
+// for the peer's close frame, and closes the connection. If no goroutine is
+// reading, Close reads — and discards data messages — itself. CloseNoStatus
+// sends a close frame without a code. Close returns nil when the peer
+// answered in time.
+func (c *Conn) Close(code CloseCode, reason string) error {
+	if code != CloseNoStatus && !code.IsValid() {
+		return fmt.Errorf("wsproto: close code %d may not be sent (RFC 6455 7.4)", code)
+	}
+	if err := c.sendClose(code, reason); err != nil && err != ErrCloseSent {
+		c.CloseNow()
+		return err
+	}
+	_ = c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	if c.readMu.TryLock() {
+		for c.readErr == nil {
+			if err := c.startMessage(); err == nil {
+				_ = c.discardMessage()
+			}
+		}
+		err := c.readErr
+		c.readMu.Unlock()
+		c.CloseNow()
+		if code := CloseStatus(err); code != 0 && code != CloseAbnormal {
+			return nil
+		}
+		return fmt.Errorf("wsproto: close handshake: %w", err)
+	}
+	// Another goroutine is reading: it will meet the peer's close frame, or
+	// the read deadline set above.
+	t := time.NewTimer(c.closeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.closed:
+		return nil
+	case <-t.C:
+		c.CloseNow()
+		return fmt.Errorf("wsproto: close handshake: no answer within %v", c.closeTimeout)
+	}
+}
+
+// sendClose writes the connection's one close frame. After it, no data frame
+// may be sent (RFC 6455 5.5.1).
+func (c *Conn) sendClose(code CloseCode, reason string) error {
+	var body [maxControlPayload]byte
+	p := appendClosePayload(body[:0], code, reason)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return ErrCloseSent
+	}
+	c.closeSent = true
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+	return c.writeControlLocked(OpClose, p)
+}
+
+// writeControl sends one control frame.
+func (c *Conn) writeControl(op Opcode, payload []byte) error {
+	if len(payload) > maxControlPayload {
+		return ErrControlPayload
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return ErrCloseSent
+	}
+	return c.writeControlLocked(op, payload)
+}
+
+// writeControlLocked builds a control frame in the connection's own small
+// buffer and writes it with one call. The caller holds wmu.
+func (c *Conn) writeControlLocked(op Opcode, payload []byte) error {
+	h := Header{Fin: true, Opcode: op, Length: int64(len(payload))}
+	if !c.server {
+		h.Masked = true
+		h.MaskKey = newMaskKey()
+	}
+	b := AppendHeader(c.wctrl[:0], h)
+	start := len(b)
+	b = append(b, payload...)
+	if h.Masked {
+		maskBytes(h.MaskKey, 0, b[start:])
+	}
+	return c.write(b)
+}
+
+// writeFrame writes one data frame. The caller holds wmu.
+func (c *Conn) writeFrame(fin bool, op Opcode, payload []byte) error {
+	if c.closeSent {
+		return ErrCloseSent
+	}
+	h := Header{Fin: fin, Opcode: op, Length: int64(len(payload))}
+	if c.server {
+		c.wvec = append(c.wvec[:0], AppendHeader(c.whdr[:0], h), payload)
+		backing := c.wvec
+		err := c.writeVec(&c.wvec)
+		clear(backing)
+		c.wvec = backing[:0]
+		return err
+	}
+	// A client masks a copy, chunk by chunk, in its write buffer, with the
+	// header in the headroom in front of the first chunk.
+	h.Masked = true
+	h.MaskKey = newMaskKey()
+	buf := c.writeBuffer()
+	start := MaxHeaderSize - h.Size()
+	AppendHeader(buf[start:start], h)
+	pos := 0
+	for {
+		n := copy(buf[MaxHeaderSize:], payload)
+		payload = payload[n:]
+		pos = maskBytes(h.MaskKey, pos, buf[MaxHeaderSize:MaxHeaderSize+n])
+		if err := c.write(buf[start : MaxHeaderSize+n]); err != nil {
+			return err
+		}
+		if len(payload) == 0 {
+			return nil
+		}
+		start = MaxHeaderSize
+	}
+}
+
+// writeBuffer returns the write buffer, allocating it on first use.
+func (c *Conn) writeBuffer() []byte {
+	if c.wbuf == nil {
+		c.wbuf = make([]byte, MaxHeaderSize+c.writeBufferSize)
+	}
+	return c.wbuf
+}
+
+// write writes b whole. The caller holds wmu.
+func (c *Conn) write(b []byte) error {
+	c.wvec = append(c.wvec[:0], b)
+	backing := c.wvec
+	err := c.writeVec(&c.wvec)
+	backing[0] = nil
+	c.wvec = backing[:0]
+	return err
+}
+
+// writeVec writes every buffer in v, consuming v. With a WriteTimeout, a
+// write that times out after making progress is resumed with a fresh
+// deadline: only a peer that accepts nothing for the whole timeout is cut
+// off. Any other error closes the connection. The caller holds wmu.
+func (c *Conn) writeVec(v *net.Buffers) error {
+	for {
+		if c.writeTimeout > 0 {
+			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		}
+		n, err := v.WriteTo(c.netConn)
+		if err == nil {
+			return nil
+		}
+		if n > 0 && c.writeTimeout > 0 && c.resumable(err) {
+			continue
+		}
+		c.CloseNow()
+		return fmt.Errorf("wsproto: write: %w", err)
+	}
+}
+
+// resumable reports whether a write that failed with err may continue: a
+// timeout on a plain socket leaves the stream intact, while TLS treats any
+// write timeout as fatal.
+func (c *Conn) resumable(err error) bool {
+	if _, isTLS := c.netConn.(*tls.Conn); isTLS {
+		return false
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// newMaskKey returns a masking key from crypto/rand, as RFC 6455 5.3 asks:
+// unpredictable to the application that chose the payload.
+func newMaskKey() [4]byte {
+	var k [4]byte
+	_, _ = rand.Read(k[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return k
+}
+
+// NextWriter returns a writer of one message of type op (OpText or OpBinary),
+// for messages produced in pieces. Written bytes are collected in the write
+// buffer and sent as a fragment whenever it fills; Close sends the final
+// fragment. The writer must be closed before the next message is written.
+func (c *Conn) NextWriter(op Opcode) (io.WriteCloser, error) {
+	if op != OpText && op != OpBinary {
+		return nil, ErrInvalidOpcode
+	}
+	w := &c.msgWriter
+	w.op = op
+	w.n = 0
+	w.open = true
+	w.err = nil
+	c.writeBuffer()
+	return w, nil
+}
+
+// messageWriter writes one message as a sequence of fragments.
+type messageWriter struct {
+	c    *Conn
+	op   Opcode // the opcode of the next fragment: op, then OpContinuation
+	n    int    // payload bytes collected in c.wbuf[MaxHeaderSize:]
+	open bool
+	err  error
+}
+
+var errWriterClosed = errors.New("wsproto: message writer already closed")
+
+// Write adds p to the message.
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if !w.open {
+		return 0, errWriterClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	size := w.c.writeBufferSize
+	written := 0
+	for len(p) > 0 {
+		if w.n == size {
+			if err := w.flush(false); err != nil {
+				return written, err
+			}
+		}
+		n := copy(w.c.wbuf[MaxHeaderSize+w.n:MaxHeaderSize+size], p)
+		w.n += n
+		written += n
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// Close sends the final fragment.
+func (w *messageWriter) Close() error {
+	if !w.open {
+		return errWriterClosed
+	}
+	w.open = false
+	if w.err != nil {
+		return w.err
+	}
+	return w.flush(true)
+}
+
+// flush sends the collected bytes as one fragment, masked in place by a
+// client, with the header written into the headroom in front of them.
+func (w *messageWriter) flush(fin bool) error {
+	c := w.c
+	h := Header{Fin: fin, Opcode: w.op, Length: int64(w.n)}
+	if !c.server {
+		h.Masked = true
+		h.MaskKey = newMaskKey()
+	}
+	start := MaxHeaderSize - h.Size()
+	AppendHeader(c.wbuf[start:start], h)
+	payload := c.wbuf[MaxHeaderSize : MaxHeaderSize+w.n]
+	if h.Masked {
+		maskBytes(h.MaskKey, 0, payload)
+	}
+	c.wmu.Lock()
+	err := ErrCloseSent
+	if !c.closeSent {
+		err = c.write(c.wbuf[start : MaxHeaderSize+w.n])
+	}
+	c.wmu.Unlock()
+	w.op = OpContinuation
+	w.n = 0
+	w.err = err
+	return err
+}
