@@ -1,0 +1,320 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ringchat/chat"
+	"ringchat/chat/client"
+)
+
+const waitLimit = 10 * time.Second
+
+// output is a writer whose contents a test can wait on.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{})} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor waits until the output holds s n times.
+func (o *output) waitFor(t *testing.T, s string, n int) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		o.mu.Lock()
+		got := strings.Count(o.buf.String(), s)
+		ch := o.changed
+		o.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("output never held %q %d times:\n%s", s, n, o.String())
+		}
+	}
+}
+
+// chatServer runs a chat server on ln until the test ends or stop is called.
+type chatServer struct {
+	srv  *chat.Server
+	http *http.Server
+	done chan struct{}
+}
+
+func serve(t *testing.T, ln net.Listener) *chatServer {
+	t.Helper()
+	srv, err := chat.NewServer(chat.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MessageRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &chatServer{srv: srv, http: &http.Server{Handler: srv}, done: make(chan struct{})}
+	go func() { cs.http.Serve(ln); close(cs.done) }()
+	t.Cleanup(cs.stop)
+	return cs
+}
+
+// stop shuts the server down the way SIGTERM does: 1001 to every client.
+func (cs *chatServer) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cs.srv.Shutdown(ctx)
+	cs.http.Close()
+	<-cs.done
+}
+
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// session is a client.Run in the background with input the test types.
+type session struct {
+	in     *io.PipeWriter
+	out    *output
+	log    *output
+	result chan error
+	cancel context.CancelFunc
+}
+
+func start(t *testing.T, url, name string) *session {
+	t.Helper()
+	r, w := io.Pipe()
+	s := &session{in: w, out: newOutput(), log: newOutput(), result: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		s.result <- client.Run(ctx, client.Config{URL: url, Name: name, In: r, Out: s.out, Log: s.log, Location: time.UTC})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		w.Close()
+		select {
+		case <-s.result:
+		case <-time.After(waitLimit):
+			t.Error("client did not stop")
+		}
+	})
+	return s
+}
+
+func (s *session) say(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *session) end(t *testing.T) error {
+	t.Helper()
+	s.in.Close()
+	select {
+	case err := <-s.result:
+		s.result <- err // for the cleanup
+		return err
+	case <-time.After(waitLimit):
+		t.Fatal("client did not exit after its input ended")
+	}
+	return nil
+}
+
+// Piped input: the client sends, waits for its message to come back, and
+// exits cleanly.
+func TestPipedInputSendsAndExits(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln)
+	watcher := start(t, "ws://"+ln.Addr().String()+"/ws", "watcher")
+	watcher.out.waitFor(t, "connected to #lobby", 1)
+
+	var out bytes.Buffer
+	err := client.Run(context.Background(), client.Config{
+		URL: "ws://" + ln.Addr().String() + "/ws", Name: "bot",
+		In: strings.NewReader("hi\n/me waves\n//slash\n"), Out: &out, Location: time.UTC,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, want := range []string{"-- connected to #lobby as bot", "bot: hi", "* bot waves", "bot: /slash"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	watcher.out.waitFor(t, "bot: /slash", 1)
+	watcher.out.waitFor(t, "<-- bot left #lobby", 1)
+}
+
+// A refused message makes a piped client fail instead of waiting forever.
+func TestPipedInputRefusedMessage(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln)
+	var out bytes.Buffer
+	err := client.Run(context.Background(), client.Config{
+		URL: "ws://" + ln.Addr().String() + "/ws", Name: "bot",
+		In: strings.NewReader(strings.Repeat("x", 5000) + "\n"), Out: &out, Location: time.UTC,
+	})
+	if err == nil || !strings.Contains(out.String(), "too long") {
+		t.Fatalf("Run = %v, output:\n%s\nwant an error and the server's reason", err, out.String())
+	}
+}
+
+func TestShowsEventsSafely(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln)
+	url := "ws://" + ln.Addr().String() + "/ws"
+	a := start(t, url, "alice")
+	a.out.waitFor(t, "connected", 1)
+	b := start(t, url, "bob")
+	a.out.waitFor(t, "--> bob joined #lobby", 1)
+	b.say(t, "evil \x1b[2J\x1b]0;pwned\x07 text")
+	a.out.waitFor(t, `bob: evil \x1b[2J\x1b]0;pwned\a text`, 1)
+	b.say(t, "/nick robert")
+	a.out.waitFor(t, "-- bob is now known as robert", 1)
+	a.say(t, "/who")
+	a.out.waitFor(t, "-- in #lobby (2): alice, robert", 1)
+	a.say(t, "/nope")
+	a.out.waitFor(t, "!! unknown command /nope", 1)
+}
+
+// A server restart: the client reconnects, learns that the room's history
+// began again (a new epoch), and delivers what was typed meanwhile.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	addr := ln.Addr().String()
+	first := serve(t, ln)
+	a := start(t, "ws://"+addr+"/ws", "alice")
+	a.say(t, "before")
+	a.out.waitFor(t, "alice: before", 1)
+
+	first.stop()
+	a.log.waitFor(t, "connection lost", 1)
+	a.say(t, "during") // typed while the server is down
+	serve(t, listen(t, addr))
+	a.out.waitFor(t, "connected to #lobby as alice", 2)
+	a.out.waitFor(t, "alice: during", 1)
+	a.out.waitFor(t, "restarted its history", 1)
+	a.say(t, "after")
+	a.out.waitFor(t, "alice: after", 1)
+	if n := strings.Count(a.out.String(), "alice: during"); n != 1 {
+		t.Fatalf("'during' shown %d times:\n%s", n, a.out.String())
+	}
+	if err := a.end(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A dropped connection (the server stays up): the client resumes after the
+// last event it saw, so it shows what was said meanwhile exactly once.
+func TestReconnectResumesSince(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln)
+	p := newProxy(t, ln.Addr().String())
+	a := start(t, "ws://"+p.addr+"/ws", "alice")
+	a.out.waitFor(t, "connected", 1)
+	b := start(t, "ws://"+ln.Addr().String()+"/ws", "bob")
+	a.out.waitFor(t, "--> bob joined", 1)
+	b.say(t, "one")
+	a.out.waitFor(t, "bob: one", 1)
+
+	p.pause() // cut alice off, and keep her off until b has spoken
+	a.log.waitFor(t, "connection lost", 1)
+	b.say(t, "two")
+	b.say(t, "three")
+	b.out.waitFor(t, "bob: three", 1)
+	p.resume()
+	a.out.waitFor(t, "bob: three", 1)
+	out := a.out.String()
+	for _, line := range []string{"bob: one", "bob: two", "bob: three"} {
+		if n := strings.Count(out, line); n != 1 {
+			t.Fatalf("%q shown %d times:\n%s", line, n, out)
+		}
+	}
+	if strings.Contains(out, "missed") || strings.Contains(out, "restarted") {
+		t.Fatalf("resume reported a loss:\n%s", out)
+	}
+}
+
+// proxy forwards TCP connections to a target; pause cuts them and refuses
+// new ones until resume.
+type proxy struct {
+	addr   string
+	mu     sync.Mutex
+	paused bool
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln := listen(t, "127.0.0.1:0")
+	p := &proxy{addr: ln.Addr().String()}
+	t.Cleanup(func() { ln.Close(); p.pause() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.paused {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+}

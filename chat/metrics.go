@@ -1,0 +1,155 @@
+package chat
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Metrics counts what the server does, for /metrics in the Prometheus text
+// format. Every method is safe for concurrent use; counting is a handful of
+// atomic adds.
+type Metrics struct {
+	connections      atomic.Int64 // open chat connections
+	connectionsTotal atomic.Uint64
+	rooms            atomic.Int64
+	messagesIn       atomic.Uint64 // text frames received
+	bytesIn          atomic.Uint64
+	eventsPublished  atomic.Uint64
+	framesOut        atomic.Uint64 // frames written, broadcast and direct
+	bytesOut         atomic.Uint64
+	writeCalls       atomic.Uint64 // writev calls carrying them
+	gaps             atomic.Uint64
+	slowDisconnects  atomic.Uint64
+	rateLimited      atomic.Uint64
+	closes           [closeCodeSlots]atomic.Uint64 // by code 1000..1015, then "other"
+	fanout           latencyHistogram
+
+	mu       sync.Mutex
+	refusals map[string]uint64 // handshake refusals by reason
+}
+
+const closeCodeSlots = 17 // 1000-1015 and one for everything else
+
+func (m *Metrics) countClose(code uint16) {
+	i := int(code) - 1000
+	if i < 0 || i >= closeCodeSlots-1 {
+		i = closeCodeSlots - 1
+	}
+	m.closes[i].Add(1)
+}
+
+func (m *Metrics) countRefusal(reason string) {
+	m.mu.Lock()
+	if m.refusals == nil {
+		m.refusals = make(map[string]uint64)
+	}
+	m.refusals[reason]++
+	m.mu.Unlock()
+}
+
+// latencyBounds are the upper bounds, in seconds, of the fan-out latency
+// histogram's buckets.
+var latencyBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// latencyHistogram is a fixed-bucket histogram of durations.
+type latencyHistogram struct {
+	counts [len(latencyBounds) + 1]atomic.Uint64 // the last one is +Inf
+	sumNs  atomic.Int64
+}
+
+// observe adds n observations of d.
+func (h *latencyHistogram) observe(d time.Duration, n int) {
+	s := d.Seconds()
+	i := 0
+	for i < len(latencyBounds) && s > latencyBounds[i] {
+		i++
+	}
+	h.counts[i].Add(uint64(n))
+	h.sumNs.Add(int64(d) * int64(n))
+}
+
+// ServeHTTP writes the metrics in the Prometheus text exposition format.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	m.WriteTo(w)
+}
+
+// WriteTo writes the metrics in the Prometheus text exposition format.
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	gauge := func(name, help string, v int64) {
+		fmt.Fprintf(cw, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(cw, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	gauge("ringchat_connections", "Open chat connections.", m.connections.Load())
+	counter("ringchat_connections_total", "Chat connections accepted.", m.connectionsTotal.Load())
+	gauge("ringchat_rooms", "Rooms with at least one member.", m.rooms.Load())
+	counter("ringchat_messages_in_total", "Text frames received from clients.", m.messagesIn.Load())
+	counter("ringchat_bytes_in_total", "Payload bytes received from clients.", m.bytesIn.Load())
+	counter("ringchat_events_published_total", "Room events published.", m.eventsPublished.Load())
+	counter("ringchat_frames_out_total", "Frames written to clients.", m.framesOut.Load())
+	counter("ringchat_bytes_out_total", "Bytes written to clients.", m.bytesOut.Load())
+	counter("ringchat_write_calls_total", "Vectored writes that carried the frames out.", m.writeCalls.Load())
+	counter("ringchat_gaps_total", "Gap events sent to clients that fell behind.", m.gaps.Load())
+	counter("ringchat_slow_disconnects_total", "Clients closed with 1008 for falling behind.", m.slowDisconnects.Load())
+	counter("ringchat_rate_limited_total", "Client messages refused by the rate limit.", m.rateLimited.Load())
+
+	fmt.Fprintf(cw, "# HELP ringchat_closes_total Connections ended, by close code (1006: without a close frame).\n# TYPE ringchat_closes_total counter\n")
+	for i := range m.closes {
+		if v := m.closes[i].Load(); v > 0 {
+			code := strconv.Itoa(1000 + i)
+			if i == closeCodeSlots-1 {
+				code = "other"
+			}
+			fmt.Fprintf(cw, "ringchat_closes_total{code=%q} %d\n", code, v)
+		}
+	}
+
+	fmt.Fprintf(cw, "# HELP ringchat_handshake_refusals_total Connection attempts refused before the upgrade, by reason.\n# TYPE ringchat_handshake_refusals_total counter\n")
+	m.mu.Lock()
+	reasons := make([]string, 0, len(m.refusals))
+	for r := range m.refusals {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(cw, "ringchat_handshake_refusals_total{reason=%q} %d\n", r, m.refusals[r])
+	}
+	m.mu.Unlock()
+
+	const h = "ringchat_fanout_latency_seconds"
+	fmt.Fprintf(cw, "# HELP %s Time from publishing a room event to writing it to a member's socket.\n# TYPE %s histogram\n", h, h)
+	var cum uint64
+	for i, le := range latencyBounds {
+		cum += m.fanout.counts[i].Load()
+		fmt.Fprintf(cw, "%s_bucket{le=\"%g\"} %d\n", h, le, cum)
+	}
+	cum += m.fanout.counts[len(latencyBounds)].Load()
+	fmt.Fprintf(cw, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", h, cum, h, time.Duration(m.fanout.sumNs.Load()).Seconds(), h, cum)
+	return cw.n, cw.err
+}
+
+// countingWriter counts bytes and keeps the first error.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
+}

@@ -1,0 +1,203 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// DefaultRingCapacity is the number of events a room retains unless configured otherwise.
+const DefaultRingCapacity = 1024
+
+// MaxRingCapacity is the largest capacity NewRing accepts.
+const MaxRingCapacity = 1 << 30
+
+// ErrRingCapacity is returned by NewRing for a capacity that is not a power of two between 2 and
+// MaxRingCapacity.
+var ErrRingCapacity = errors.New("chat: ring capacity must be a power of two between 2 and 1<<30")
+
+// Ring is a room's broadcast log: a fixed number of slots holding the most recent events, each as
+// its final WebSocket frame, shared by every reader.
+//
+// Each event gets an id, the ring's sequence number: consecutive, starting at 1. The event with
+// id n lives in slot n mod Cap() until the event with id n+Cap() replaces it.
+//
+// Concurrency: every method is safe to call from any number of goroutines at once. Publish is
+// lock-free and does no work per reader beyond closing the channel that waiting readers hold.
+// Readers keep their position (the id they want next) themselves and pass it to Read and Ready,
+// so the ring holds no state per reader, and a connection's writer can be run by any goroutine
+// rather than one parked per connection. Frames are shared: neither the publisher nor any
+// reader may modify them after Publish.
+type Ring struct {
+	mask  uint64                  // Cap()-1; read-only
+	slots []atomic.Pointer[entry] // read-only header; slot contents change
+	_     [64]byte                // keep the fields publishers write off the read-only cache line
+
+	last atomic.Uint64 // highest claimed id
+	_    [56]byte
+
+	waiting atomic.Bool  // some reader may be blocked on the wake channel
+	wake    atomic.Value // chan struct{}: closed and replaced when an event is stored while waiting is set
+}
+
+// entry is one stored event. It is immutable: a slot changes by pointing at a new entry.
+// A nil frame marks an id whose encoding failed; readers count it as missed.
+type entry struct {
+	id    uint64
+	frame []byte
+}
+
+// closedChan is what Ready returns when there is no need to wait.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// NewRing returns an empty ring with the given capacity, which must be a power of two between 2
+// and MaxRingCapacity; otherwise the error wraps ErrRingCapacity.
+func NewRing(capacity int) (*Ring, error) {
+	if capacity < 2 || capacity > MaxRingCapacity || capacity&(capacity-1) != 0 {
+		return nil, fmt.Errorf("%w: got %d", ErrRingCapacity, capacity)
+	}
+	r := &Ring{
+		mask:  uint64(capacity - 1),
+		slots: make([]atomic.Pointer[entry], capacity),
+	}
+	r.wake.Store(make(chan struct{}))
+	return r, nil
+}
+
+// Cap returns the number of events the ring retains.
+func (r *Ring) Cap() int { return len(r.slots) }
+
+// Last returns the highest id claimed so far, 0 before the first Publish.
+//
+// An event is ordered in the room when Publish claims its id, before its frame is stored; the
+// event with id Last() may still be on its way into its slot. So Last()+1 is where a new reader
+// starts "from now": it receives every event claimed after the call, in order, and none claimed
+// before it, which belong to the history that a welcome reporting Last() as the latest id covers
+// (and that a later since=Last() replay correctly skips). No event falls in between.
+func (r *Ring) Last() uint64 { return r.last.Load() }
+
+// Publish claims the next id, calls encode(id) to build the event's frame, stores the frame in
+// the ring and wakes waiting readers. It returns the id. It never blocks and never waits for
+// readers; any number of goroutines may publish at once. Its cost does not depend on the number
+// of readers, except that when some are blocked on Ready it closes their channel, and the
+// runtime then makes each of them runnable (a fraction of a microsecond per blocked reader).
+//
+// Readers that reached this id wait for it between the claim and the store, so encode must be
+// quick CPU work (no I/O, no locks). The returned frame is shared with every reader and must not
+// be modified afterwards. If encode panics or returns nil, the id is stored as a gap that readers
+// report as missed, and the panic continues.
+//
+// A publisher delayed so long that the ring moved a whole lap past its id (Cap() newer events
+// stored) does not store its frame: readers that wanted it learn that they missed it.
+func (r *Ring) Publish(encode func(id uint64) []byte) uint64 {
+	id := r.last.Add(1)
+	stored := false
+	defer func() {
+		if !stored { // encode panicked: do not leave readers waiting for this id
+			r.store(&entry{id: id})
+			r.wakeWaiters()
+		}
+	}()
+	r.store(&entry{id: id, frame: encode(id)})
+	stored = true
+	r.wakeWaiters()
+	return id
+}
+
+// store puts e into its slot unless the slot already holds a newer event. It reports whether e
+// was stored.
+func (r *Ring) store(e *entry) bool {
+	slot := &r.slots[e.id&r.mask]
+	for {
+		old := slot.Load()
+		if old != nil && old.id >= e.id {
+			return false
+		}
+		if slot.CompareAndSwap(old, e) {
+			return true
+		}
+	}
+}
+
+// wakeWaiters closes the channel that blocked readers hold, if any reader announced it waits.
+// Without waiters it costs one atomic load. (A channel is pointer-shaped, so keeping it in an
+// atomic.Value allocates nothing beyond the channel itself.)
+func (r *Ring) wakeWaiters() {
+	if !r.waiting.Load() || !r.waiting.CompareAndSwap(true, false) {
+		return
+	}
+	close(r.wake.Swap(make(chan struct{})).(chan struct{}))
+}
+
+// Read collects into dst[:0] the frames of the consecutive events from id next on that are
+// stored, up to cap(dst) of them, and returns them with the id to read next. It never blocks and
+// never allocates; dst is the caller's to reuse once it is done with the frames.
+//
+// missed counts the events the reader can no longer get: the ring lapped it (they were
+// overwritten) or their encoding failed. They are the ids just before the returned frames:
+// frames[i] is the event with id next+missed+i, and newNext = next+missed+len(frames). After a
+// lap, reading resumes at the oldest id the ring retains at that moment, Last()-Cap()+1. A read
+// that finds an overwritten slot after it has collected frames stops there and reports the loss
+// on the following call.
+//
+// Ids start at 1; next 0 is read as 1. An empty result with missed 0 means nothing new is
+// stored yet: wait on Ready(newNext). A next beyond Last()+1 waits for ids not yet claimed, so
+// positions coming from clients should be checked against Last() first.
+func (r *Ring) Read(next uint64, dst [][]byte) (frames [][]byte, newNext, missed uint64) {
+	if next == 0 {
+		next = 1
+	}
+	frames = dst[:0]
+	for len(frames) < cap(frames) {
+		e := r.slots[next&r.mask].Load()
+		switch {
+		case e == nil || e.id < next: // not stored yet
+			return frames, next, missed
+		case len(frames) > 0 && (e.id > next || e.frame == nil):
+			return frames, next, missed // report the loss on the next call
+		case e.id > next: // lapped
+			// The slot holds id >= next+Cap(), claimed before this load, so the oldest
+			// retained id, Last()-Cap()+1, is past next: the reader always moves forward.
+			oldest := r.last.Load() - r.mask
+			missed += oldest - next
+			next = oldest
+		case e.frame == nil: // gap left by a failed encode
+			missed++
+			next++
+		default:
+			frames = append(frames, e.frame)
+			next++
+		}
+	}
+	return frames, next, missed
+}
+
+// Ready returns a channel that is closed once Read(next, ...) may have something new: the event
+// with id next, or the news that the reader missed it. If that is already the case the channel
+// is closed on return. It may also close early, after an unrelated event; then Read returns
+// nothing and the reader calls Ready again.
+//
+// Call Ready after a Read that returned no frames and no missed events, then block on the
+// channel together with whatever else the reader waits for (shutdown, timers). No wake-up is
+// lost: if Ready returns an open channel, the store that makes id next readable closes it.
+func (r *Ring) Ready(next uint64) <-chan struct{} {
+	if next == 0 {
+		next = 1
+	}
+	// Take the channel, announce the wait, then look again. A publisher that stores after the
+	// look finds waiting set, or finds it reset by another publisher after we set it; either
+	// way one of them swaps the channel after we took ours, and the first swap after that
+	// closes ours.
+	ch := r.wake.Load().(chan struct{})
+	if !r.waiting.Load() {
+		r.waiting.Store(true)
+	}
+	if e := r.slots[next&r.mask].Load(); e != nil && e.id >= next {
+		return closedChan
+	}
+	return ch
+}

@@ -1,0 +1,477 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ringchat/wsproto"
+)
+
+// SlowPolicy says what happens to a client that falls so far behind that the
+// ring no longer holds the events it has yet to receive.
+type SlowPolicy int
+
+const (
+	// SlowGap sends the client a gap event saying how many events it missed,
+	// then continues with the oldest event the ring still holds.
+	SlowGap SlowPolicy = iota
+	// SlowDisconnect closes the connection with 1008 (policy violation).
+	SlowDisconnect
+)
+
+// Options configure a Server. Zero fields take the defaults named.
+type Options struct {
+	RingCapacity     int           // events each room retains, a power of two; 1024
+	MaxMessageBytes  int           // longest chat message accepted; 4096
+	MaxFrameBytes    int64         // longest WebSocket message read (else 1009); max(64 KiB, 2×MaxMessageBytes)
+	AnnounceLimit    int           // rooms above this size have silent joins and leaves; 100
+	SlowPolicy       SlowPolicy    // what a lapped reader gets; SlowGap
+	MessageRate      float64       // messages per second per connection; 10 (negative: no limit)
+	MessageBurst     int           // messages a connection may send at once; 20
+	MaxConnections   int           // above it, new connections get 503; 10000
+	MaxConnsPerIP    int           // above it, 429; 0 means no limit
+	PingInterval     time.Duration // how often an idle connection is pinged; 30 s
+	PongTimeout      time.Duration // how long after a due pong a silent client is dropped; 10 s
+	WriteTimeout     time.Duration // a socket that accepts nothing this long is dropped; 10 s
+	CloseTimeout     time.Duration // how long a close handshake may take; 2 s
+	HandshakeTimeout time.Duration // bound on writing the 101 response; 10 s
+	ReadBufferSize   int           // per-connection read buffer; 1024
+	SendBufferBytes  int           // the kernel's send buffer per connection (SO_SNDBUF); 0 leaves the OS default
+	AllowedOrigins   []string      // origins besides the server's own that browsers may connect from
+	AllowAnyOrigin   bool          // accept every Origin (development only)
+	Web              http.Handler  // serves GET / for browsers; a short text page when nil
+	Logger           *slog.Logger  // slog.Default() when nil
+}
+
+func (o *Options) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.RingCapacity, DefaultRingCapacity)
+	def(&o.MaxMessageBytes, 4096)
+	def(&o.AnnounceLimit, 100)
+	def(&o.MessageBurst, 20)
+	def(&o.MaxConnections, 10000)
+	def(&o.ReadBufferSize, 1024)
+	if o.MaxFrameBytes == 0 {
+		o.MaxFrameBytes = max(64<<10, 2*int64(o.MaxMessageBytes))
+	}
+	if o.MessageRate == 0 {
+		o.MessageRate = 10
+	}
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	dur(&o.PingInterval, 30*time.Second)
+	dur(&o.PongTimeout, 10*time.Second)
+	dur(&o.WriteTimeout, 10*time.Second)
+	dur(&o.CloseTimeout, 2*time.Second)
+	dur(&o.HandshakeTimeout, 10*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server is the chat service: an http.Handler for the chat connection (at
+// /ws, and at / for WebSocket upgrades), the web page (at /), /healthz and
+// /metrics. Create it with NewServer; stop it with Shutdown.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics Metrics
+	mux     *http.ServeMux
+	accept  wsproto.AcceptOptions
+
+	active   atomic.Int64  // connections admitted, including those still upgrading
+	guestSeq atomic.Uint64 // numbers default names
+
+	mu    sync.Mutex
+	rooms map[string]*room
+	conns map[*conn]struct{}
+	perIP map[string]int
+
+	shuttingDown bool           // set once by Shutdown, under mu
+	closing      chan struct{}  // closed by Shutdown: writers send 1001
+	wg           sync.WaitGroup // one per admitted connection attempt
+}
+
+// NewServer returns a server with opts, after checking them.
+func NewServer(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if _, err := NewRing(opts.RingCapacity); err != nil {
+		return nil, err
+	}
+	if opts.MaxMessageBytes < 1 || int64(opts.MaxMessageBytes) > opts.MaxFrameBytes {
+		return nil, fmt.Errorf("chat: MaxMessageBytes must be between 1 and MaxFrameBytes (%d)", opts.MaxFrameBytes)
+	}
+	if opts.MaxConnections < 1 {
+		return nil, errors.New("chat: MaxConnections must be positive")
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		rooms:   make(map[string]*room),
+		conns:   make(map[*conn]struct{}),
+		perIP:   make(map[string]int),
+		closing: make(chan struct{}),
+	}
+	s.accept = wsproto.AcceptOptions{
+		ConnOptions: wsproto.ConnOptions{
+			MaxMessageSize: opts.MaxFrameBytes,
+			ReadBufferSize: opts.ReadBufferSize,
+			WriteTimeout:   opts.WriteTimeout,
+			CloseTimeout:   opts.CloseTimeout,
+		},
+		OriginPatterns:          opts.AllowedOrigins,
+		InsecureSkipOriginCheck: opts.AllowAnyOrigin,
+		HandshakeTimeout:        opts.HandshakeTimeout,
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/ws", s.serveChat)
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	s.mux.Handle("/metrics", &s.metrics)
+	s.mux.HandleFunc("/", s.serveRoot)
+	return s, nil
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Metrics returns the server's counters.
+func (s *Server) Metrics() *Metrics { return &s.metrics }
+
+// serveRoot serves the web page, or the chat connection to a WebSocket
+// client that dialled the bare address, as the original tutorial's does.
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.serveChat(w, r)
+		return
+	}
+	if s.opts.Web != nil {
+		s.opts.Web.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ringchat: connect a WebSocket client to /ws\n")
+}
+
+// chatQuery is what a client asks for in the query of its chat URL.
+type chatQuery struct {
+	name, room string
+	since      uint64
+	hasSince   bool
+	epoch      string
+}
+
+func parseChatQuery(r *http.Request) (chatQuery, error) {
+	v := r.URL.Query()
+	q := chatQuery{room: "lobby", epoch: v.Get("epoch")}
+	var err error
+	if n := v.Get("name"); n != "" {
+		if q.name, err = CleanName(n); err != nil {
+			return q, err
+		}
+	}
+	if rm := v.Get("room"); rm != "" {
+		if q.room, err = CleanRoom(rm); err != nil {
+			return q, err
+		}
+	}
+	if s := v.Get("since"); s != "" {
+		if q.since, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return q, errors.New("chat: since must be an event id (a non-negative integer)")
+		}
+		q.hasSince = true
+	}
+	return q, nil
+}
+
+// serveChat admits, upgrades and runs one chat connection.
+func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
+	refuse := func(status int, reason, msg string) {
+		s.metrics.countRefusal(reason)
+		http.Error(w, msg, status)
+	}
+	q, err := parseChatQuery(r)
+	if err != nil {
+		refuse(http.StatusBadRequest, "bad_query", err.Error())
+		return
+	}
+	if n := s.active.Add(1); n > int64(s.opts.MaxConnections) {
+		s.active.Add(-1)
+		refuse(http.StatusServiceUnavailable, "server_full", fmt.Sprintf("server full: %d connections", s.opts.MaxConnections))
+		return
+	}
+	ip := clientIP(r)
+	switch s.admit(ip) {
+	case admitShuttingDown:
+		s.active.Add(-1)
+		refuse(http.StatusServiceUnavailable, "shutting_down", "server shutting down")
+		return
+	case admitPerIPLimit:
+		s.active.Add(-1)
+		refuse(http.StatusTooManyRequests, "per_ip_limit", fmt.Sprintf("too many connections from %s (limit %d)", ip, s.opts.MaxConnsPerIP))
+		return
+	}
+	defer s.wg.Done()
+	defer s.active.Add(-1)
+	defer s.releaseIP(ip)
+	ws, err := wsproto.Accept(w, r, &s.accept)
+	if err != nil {
+		var he *wsproto.HandshakeError
+		reason := "handshake"
+		if errors.As(err, &he) {
+			reason = refusalReason(he.Status)
+		}
+		s.metrics.countRefusal(reason)
+		s.log.Debug("handshake refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if q.name == "" {
+		q.name = "guest-" + strconv.FormatUint(s.guestSeq.Add(1), 10)
+	}
+	if s.opts.SendBufferBytes > 0 {
+		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+			tc.SetWriteBuffer(s.opts.SendBufferBytes)
+		}
+	}
+	c := newConn(s, ws)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.metrics.connections.Add(1)
+	s.metrics.connectionsTotal.Add(1)
+	c.run(q)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.metrics.connections.Add(-1)
+}
+
+// refusalReason names a handshake refusal by its status, for /metrics.
+func refusalReason(status int) string {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return "method"
+	case http.StatusUpgradeRequired:
+		return "version"
+	case http.StatusForbidden:
+		return "origin"
+	case http.StatusBadRequest:
+		return "bad_handshake"
+	}
+	return "handshake"
+}
+
+// clientIP returns the host part of the request's remote address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type admission int
+
+const (
+	admitted admission = iota
+	admitShuttingDown
+	admitPerIPLimit
+)
+
+// admit registers a connection attempt from ip with the shutdown wait group
+// and the per-IP count, unless the server is shutting down or ip is at its
+// limit. Registering under mu, where Shutdown sets shuttingDown, orders every
+// wg.Add before Shutdown's wg.Wait.
+func (s *Server) admit(ip string) admission {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown {
+		return admitShuttingDown
+	}
+	if s.opts.MaxConnsPerIP > 0 {
+		if s.perIP[ip] >= s.opts.MaxConnsPerIP {
+			return admitPerIPLimit
+		}
+		s.perIP[ip]++
+	}
+	s.wg.Add(1)
+	return admitted
+}
+
+func (s *Server) releaseIP(ip string) {
+	if s.opts.MaxConnsPerIP <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// Shutdown closes every chat connection with 1001 (going away) and waits for
+// them to end, or for ctx; then it drops whatever is left. New connections
+// are refused with 503 from the moment it is called.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.shuttingDown {
+		s.shuttingDown = true
+		close(s.closing)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.ws.CloseNow()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// enter adds c to the room called name under the display name it wants, made
+// unique in the room, and announces it when the room is small. It returns
+// the room and the id from which c reads it: the first event after entering.
+func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
+	s.mu.Lock()
+	r := s.rooms[roomName]
+	if r == nil {
+		var err error
+		if r, err = newRoom(roomName, s.opts.RingCapacity); err != nil {
+			s.mu.Unlock()
+			return nil, 0, err
+		}
+		s.rooms[roomName] = r
+		s.metrics.rooms.Add(1)
+	}
+	name := uniqueName(r, want)
+	r.members[c] = struct{}{}
+	r.names[nameKey(name)] = c
+	c.name, c.room = name, r
+	start := r.ring.Last() + 1
+	announce := len(r.members) <= s.opts.AnnounceLimit
+	s.mu.Unlock()
+	if announce {
+		s.publish(r, &Event{Type: TypeJoin, Room: r.name, From: name, Time: FormatTime(time.Now())})
+	}
+	return r, start, nil
+}
+
+// leave takes c out of its room, announcing it when the room is small, and
+// frees the room when it is left empty.
+func (s *Server) leave(c *conn) {
+	r := c.room
+	if r == nil {
+		return
+	}
+	s.mu.Lock()
+	announce := len(r.members) <= s.opts.AnnounceLimit && len(r.members) > 1
+	delete(r.members, c)
+	if r.names[nameKey(c.name)] == c {
+		delete(r.names, nameKey(c.name))
+	}
+	if len(r.members) == 0 {
+		delete(s.rooms, r.name)
+		s.metrics.rooms.Add(-1)
+	}
+	c.room = nil
+	s.mu.Unlock()
+	if announce {
+		s.publish(r, &Event{Type: TypeLeave, Room: r.name, From: c.name, Time: FormatTime(time.Now())})
+	}
+}
+
+// rename gives c a new display name, if no one else in its room has it, and
+// announces the change.
+func (s *Server) rename(c *conn, want string) error {
+	name, err := CleanName(want)
+	if err != nil {
+		return err
+	}
+	r, old := c.room, c.name
+	key := nameKey(name)
+	s.mu.Lock()
+	if other, taken := r.names[key]; taken && other != c {
+		s.mu.Unlock()
+		return fmt.Errorf("chat: the name %s is taken in #%s", name, r.name)
+	}
+	delete(r.names, nameKey(old))
+	r.names[key] = c
+	c.name = name
+	s.mu.Unlock()
+	s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name, Time: FormatTime(time.Now())})
+	return nil
+}
+
+// who describes c's room: its member count and the first names, sorted.
+func (s *Server) who(c *conn) *Event {
+	const maxNames = 100
+	s.mu.Lock()
+	r := c.room
+	names := make([]string, 0, min(len(r.members), 1024))
+	for m := range r.members {
+		names = append(names, m.name)
+	}
+	count := len(r.members)
+	s.mu.Unlock()
+	slices.Sort(names)
+	if len(names) > maxNames {
+		names = names[:maxNames]
+	}
+	return &Event{Type: TypeWho, Room: r.name, Names: names, Count: count}
+}
+
+// publish puts a room event in r and counts it.
+func (s *Server) publish(r *room, e *Event) {
+	r.publish(e)
+	s.metrics.eventsPublished.Add(1)
+}
+
+// uniqueName returns want, or want with the smallest suffix "-2", "-3", …
+// that no member of r has. The caller holds Server.mu.
+func uniqueName(r *room, want string) string {
+	if _, taken := r.names[nameKey(want)]; !taken {
+		return want
+	}
+	for i := 2; ; i++ {
+		suffix := "-" + strconv.Itoa(i)
+		base := []rune(want)
+		if len(base)+len(suffix) > MaxNameRunes {
+			base = base[:MaxNameRunes-len(suffix)]
+		}
+		cand := string(base) + suffix
+		if _, taken := r.names[nameKey(cand)]; !taken {
+			return cand
+		}
+	}
+}

@@ -1,0 +1,58 @@
+// Command client is ringchat's terminal client: what you type goes to the
+// room, what the room says comes back.
+//
+//	go run ./cmd/client [-url ws://127.0.0.1:8080/ws] [-name alice] [-room lobby]
+//
+// Lines starting with / are commands (/help lists them). Ctrl-C or the end
+// of the input closes the connection; with piped input the client waits for
+// its messages to come back from the server before it exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ringchat/chat/client"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg := client.Config{In: stdin, Out: stdout, Log: stderr}
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "chat server `URL` (ws:// or wss://)")
+	fs.StringVar(&cfg.Name, "name", "", "display `name` (default: the server picks guest-N)")
+	fs.StringVar(&cfg.Room, "room", "lobby", "`room` to join")
+	fs.BoolVar(&cfg.InsecureSkipVerify, "insecure", false, "accept any TLS certificate for wss:// (development servers with self-signed certificates)")
+	fs.DurationVar(&cfg.EchoTimeout, "echo-timeout", 0, "after the input ends, how long to wait for sent messages to come back (default 10s)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "Usage: client [flags]\n\nChat from a terminal: lines you type go to the room; /help lists the commands.\n\n")
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "client: %v\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "client: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := client.Run(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "client: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,187 @@
+// Command server runs the ringchat chat server.
+//
+//	go run ./cmd/server [-addr 127.0.0.1:8080] [flags]
+//
+// Run it with -h for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"ringchat/chat"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// config is what the flags set.
+type config struct {
+	addr           string
+	tlsCert        string
+	tlsKey         string
+	logLevel       slog.Level
+	allowOrigins   string
+	shutdownWithin time.Duration
+	opts           chat.Options
+	slow           string
+	rate           float64
+}
+
+// parseFlags reads the command line. Errors are one line, for stderr.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := &cfg.opts
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https:// and wss://")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with -tls-cert")
+	fs.IntVar(&o.RingCapacity, "ring", chat.DefaultRingCapacity, "events each room retains for replay and slow readers (a power of two)")
+	fs.IntVar(&o.MaxMessageBytes, "max-message", 4096, "longest chat message in `bytes`; longer ones get an error event")
+	fs.Int64Var(&o.MaxFrameBytes, "max-frame", 0, "longest WebSocket message in `bytes` before close 1009 (0: max(64 KiB, 2×max-message))")
+	fs.IntVar(&o.AnnounceLimit, "announce-limit", 100, "rooms with more `members` have silent joins and leaves")
+	fs.StringVar(&cfg.slow, "slow", "gap", "what a client that falls behind the ring gets: `gap` (a gap event, then the oldest retained) or disconnect (close 1008)")
+	fs.Float64Var(&cfg.rate, "rate", 10, "messages per second a connection may send (0: no limit)")
+	fs.IntVar(&o.MessageBurst, "burst", 20, "messages a connection may send in a burst")
+	fs.IntVar(&o.MaxConnections, "max-conns", 10000, "simultaneous connections; more get 503")
+	fs.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "simultaneous connections from one IP address; more get 429 (0: no limit)")
+	fs.DurationVar(&o.PingInterval, "ping-interval", 30*time.Second, "how often an idle connection is pinged")
+	fs.DurationVar(&o.PongTimeout, "pong-timeout", 10*time.Second, "how long a client may stay silent after a ping was due")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "a client that accepts no bytes for this long is dropped")
+	fs.StringVar(&cfg.allowOrigins, "allow-origin", "", "comma-separated `origins` besides the server's own that browsers may connect from (e.g. https://chat.example,*.example.org)")
+	fs.BoolVar(&o.AllowAnyOrigin, "insecure-any-origin", false, "let pages from any site connect (development only: allows cross-site WebSocket hijacking)")
+	fs.DurationVar(&cfg.shutdownWithin, "shutdown-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long clients get to answer the 1001 close")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "Usage: server [flags]\n\nRuns the ringchat chat server: the chat at ws://ADDR/ws, the web page at http://ADDR/.\n\n")
+			fs.PrintDefaults()
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
+		return nil, fmt.Errorf("invalid -addr %q: want host:port", cfg.addr)
+	}
+	switch cfg.slow {
+	case "gap":
+		o.SlowPolicy = chat.SlowGap
+	case "disconnect":
+		o.SlowPolicy = chat.SlowDisconnect
+	default:
+		return nil, fmt.Errorf("invalid -slow %q: want gap or disconnect", cfg.slow)
+	}
+	switch {
+	case cfg.rate < 0:
+		return nil, fmt.Errorf("invalid -rate %g: must not be negative", cfg.rate)
+	case cfg.rate == 0:
+		o.MessageRate = -1
+	default:
+		o.MessageRate = cfg.rate
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	if cfg.allowOrigins != "" {
+		for _, p := range strings.Split(cfg.allowOrigins, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.AllowedOrigins = append(o.AllowedOrigins, p)
+			}
+		}
+	}
+	for name, v := range map[string]int{"-ring": o.RingCapacity, "-max-message": o.MaxMessageBytes, "-announce-limit": o.AnnounceLimit, "-burst": o.MessageBurst, "-max-conns": o.MaxConnections} {
+		if v <= 0 {
+			return nil, fmt.Errorf("invalid %s %d: must be positive", name, v)
+		}
+	}
+	for name, v := range map[string]time.Duration{"-ping-interval": o.PingInterval, "-pong-timeout": o.PongTimeout, "-write-timeout": o.WriteTimeout, "-shutdown-timeout": cfg.shutdownWithin} {
+		if v <= 0 {
+			return nil, fmt.Errorf("invalid %s %v: must be positive", name, v)
+		}
+	}
+	return cfg, nil
+}
+
+// run is main without the exit: 0 after a clean shutdown, 1 on a failure
+// while running, 2 for bad flags.
+func run(args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	cfg.opts.Logger = log
+	srv, err := chat.NewServer(cfg.opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second, // a client dribbling its handshake is cut off
+		MaxHeaderBytes:    16 << 10,        // larger request headers get 431
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	scheme, wsScheme := "http", "ws"
+	go func() {
+		if cfg.tlsCert != "" {
+			served <- httpSrv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+		} else {
+			served <- httpSrv.Serve(ln)
+		}
+	}()
+	if cfg.tlsCert != "" {
+		scheme, wsScheme = "https", "wss"
+	}
+	addr := ln.Addr().String()
+	log.Info("ringchat listening", "web", scheme+"://"+addr+"/", "chat", wsScheme+"://"+addr+"/ws")
+
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down: closing every connection with 1001", "within", cfg.shutdownWithin)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownWithin)
+	defer cancel()
+	go httpSrv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("some clients did not answer the close in time; dropped them", "err", err)
+	}
+	httpSrv.Close()
+	log.Info("stopped")
+	return 0
+}
