@@ -1,0 +1,233 @@
+// Command loadtest measures a ringchat server: it opens many WebSocket
+// connections with golang.org/x/net/websocket, sends chat messages at a set
+// rate, checks every delivery and reports loss, duplicates, order, fan-out
+// latency and the resources used on both sides. See package
+// ringchat/loadtest for what each figure means.
+//
+// Usage:
+//
+//	loadtest [flags]                    one run against -url
+//	loadtest -capacity 250ms [flags]    the most clients within a p99 target
+//	loadtest -floor [flags]             one run against a minimal raw server
+//
+// Run loadtest -h for the flags. The exit status is 0 when the run
+// completed (whatever it found; see the warnings and the -json output), 1
+// when it could not run, and 2 for invalid flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"ringchat/loadtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the flags that are not fields of loadtest.Config.
+type options struct {
+	jsonFile   string
+	progress   bool
+	capacity   time.Duration
+	steps      string
+	floor      bool
+	floorServe string
+}
+
+// run is the whole command; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, opt, code := parseFlags(args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, err)
+		if errors.Is(err, loadtest.ErrInvalidConfig) {
+			return 2
+		}
+		return 1
+	}
+	switch {
+	case opt.floorServe != "":
+		return serveFloor(ctx, opt.floorServe, stdout, stderr)
+	case opt.floor:
+		url, pid, stop, err := startFloorProcess()
+		if err != nil {
+			return fail(err)
+		}
+		defer stop()
+		cfg.URL, cfg.ServerPID, cfg.ServerMetrics = url, pid, ""
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(err)
+	}
+	if opt.progress {
+		cfg.Progress = loadtest.NewProgressPrinter(stderr, isTerminal(stderr))
+	}
+
+	if opt.capacity > 0 {
+		steps, err := parseSteps(opt.steps, cfg.Clients)
+		if err != nil {
+			return fail(err)
+		}
+		cr, err := loadtest.Capacity(ctx, cfg, opt.capacity, steps, func(st loadtest.CapacityStep) {
+			fmt.Fprintln(stderr, st)
+		})
+		if errors.Is(err, loadtest.ErrInvalidConfig) {
+			return fail(err)
+		}
+		code := output(stdout, stderr, opt.jsonFile, cr.WriteText, cr.WriteJSON)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			code = 1
+		}
+		return code
+	}
+
+	res, err := loadtest.Run(ctx, cfg)
+	if errors.Is(err, loadtest.ErrInvalidConfig) {
+		return fail(err)
+	}
+	code = output(stdout, stderr, opt.jsonFile, res.WriteText, res.WriteJSON)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		code = 1
+	}
+	if res.Generator.Bottleneck {
+		fmt.Fprintf(stderr, "\n*** the load generator was the bottleneck: see the warning above ***\n")
+	}
+	return code
+}
+
+func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, options, int) {
+	cfg := loadtest.DefaultConfig()
+	opt := options{progress: true}
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.StringVar(&cfg.URL, "url", cfg.URL, "chat `endpoint` (ws:// or wss://); name and room are added as query parameters")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a -url or -server-metrics host that is not a loopback address")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "number of connections")
+	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "how many of the clients send (0: only connect and hold); by default at most -clients")
+	fs.IntVar(&cfg.Rooms, "rooms", cfg.Rooms, "spread the clients and senders round-robin over this many rooms")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "messages per second, all senders together")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to send")
+	fs.IntVar(&cfg.Size, "size", cfg.Size, fmt.Sprintf("message text length in bytes, %d to %d", loadtest.MinSize, loadtest.MaxSize))
+	fs.Float64Var(&cfg.Ramp, "ramp", cfg.Ramp, "new connections per second while connecting")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "limit for one connection attempt, dial to welcome")
+	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries of a failed connection attempt")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "after sending, wait at most this long for deliveries in flight")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`pid` of a local server: report its CPU and memory from /proc (0: none)")
+	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "`URL` of the server's /metrics, read for its CPU and memory when -server-pid is 0 (default none)")
+	fs.StringVar(&opt.jsonFile, "json", "", "also write the results as JSON to this `file`; \"-\": to stdout instead of the table (default none)")
+	fs.BoolVar(&opt.progress, "progress", opt.progress, "print a progress line on stderr every second")
+	fs.DurationVar(&opt.capacity, "capacity", 0, "capacity search: the most clients whose fan-out `p99` stays within this (0: off)")
+	fs.StringVar(&opt.steps, "steps", "", "capacity search: comma-separated client counts (default 1-2-5 series from -clients to the file limit)")
+	fs.BoolVar(&opt.floor, "floor", false, "measure the floor: run against a minimal raw server started as a child process, instead of -url")
+	fs.StringVar(&opt.floorServe, "floor-serve", "", "only run the minimal raw server on this loopback `address` until interrupted, printing its URL (default off)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: loadtest [flags]\n\n"+
+			"Load-tests a ringchat server on this machine and checks every delivery.\n"+
+			"It ends by itself after connecting, -duration and -drain; Ctrl-C prints the results so far.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard) // errors are reported below, in one line
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return cfg, opt, 0
+		}
+		fmt.Fprintf(stderr, "loadtest: %v (see -h)\n", err)
+		return cfg, opt, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "loadtest: unexpected argument %q (see -h)\n", fs.Arg(0))
+		return cfg, opt, 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["senders"] {
+		cfg.Senders = min(cfg.Senders, cfg.Clients) // the default suits -clients 10 and up
+	}
+	if opt.floor && set["url"] {
+		fmt.Fprintln(stderr, "loadtest: -floor and -url exclude each other (see -h)")
+		return cfg, opt, 2
+	}
+	if opt.capacity < 0 {
+		fmt.Fprintln(stderr, "loadtest: -capacity must not be negative (see -h)")
+		return cfg, opt, 2
+	}
+	return cfg, opt, -1
+}
+
+// parseSteps reads -steps, or makes the default series.
+func parseSteps(s string, start int) ([]int, error) {
+	if s == "" {
+		limit, err := loadtest.RaiseFileLimit()
+		if err != nil {
+			return nil, err
+		}
+		return loadtest.CapacitySteps(start, int(min(limit-64, loadtest.MaxClients))), nil
+	}
+	var steps []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: %w: -steps %q: %v", loadtest.ErrInvalidConfig, s, err)
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
+}
+
+// output writes the results: the table on stdout, and JSON to the -json
+// file, or JSON alone on stdout with -json -. It returns the exit status.
+func output(stdout, stderr io.Writer, jsonFile string, text, json func(io.Writer) error) int {
+	if jsonFile == "-" {
+		if err := json(stdout); err != nil {
+			fmt.Fprintf(stderr, "loadtest: writing results: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	text(stdout)
+	if jsonFile == "" {
+		return 0
+	}
+	f, err := os.Create(jsonFile)
+	if err == nil {
+		err = json(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: writing results: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a terminal, where progress lines can
+// overwrite each other.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

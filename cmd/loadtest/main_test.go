@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRunFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // a substring
+		stderr string // a substring; the whole of stderr is one line when code is 2
+	}{
+		{"help", []string{"-h"}, 0, "-server-pid", ""},
+		{"bad number", []string{"-clients", "many"}, 2, "", "-clients"},
+		{"unknown flag", []string{"-colour"}, 2, "", "colour"},
+		{"argument", []string{"extra"}, 2, "", "extra"},
+		{"invalid value", []string{"-clients", "0"}, 2, "", "clients must be"},
+		{"remote", []string{"-url", "ws://example.com/ws"}, 2, "", "-allow-remote"},
+		{"floor and url", []string{"-floor", "-url", "ws://127.0.0.1:1/ws"}, 2, "", "exclude"},
+		{"remote floor server", []string{"-floor-serve", "10.1.2.3:0"}, 2, "", "loopback"},
+		{"bad steps", []string{"-capacity", "250ms", "-steps", "10,x"}, 2, "", "-steps"},
+		{"steps not increasing", []string{"-capacity", "250ms", "-steps", "10,5"}, 2, "", "increasing"},
+		{"negative capacity", []string{"-capacity", "-1s"}, 2, "", "-capacity"},
+		{"nothing listens", []string{"-url", "ws://127.0.0.1:1/ws", "-clients", "2", "-retries", "0", "-progress=false"}, 1, "0 connected", "no client could connect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderr)
+			}
+			if tc.code == 2 && strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("stderr is not one line: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestServeFloor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // serve, print the URL, and stop at once
+	var stdout, stderr strings.Builder
+	if code := serveFloor(ctx, "127.0.0.1:0", &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "ws://127.0.0.1:") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}

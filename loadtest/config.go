@@ -1,0 +1,217 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config describes one load run. The zero value is not valid; start from
+// DefaultConfig. The flag of cmd/loadtest that sets each field is named in
+// its comment.
+type Config struct {
+	// URL is the chat endpoint, ws:// or wss:// (-url). The generator adds
+	// the name and room query parameters.
+	URL string
+	// AllowRemote permits a URL whose host is not a loopback address
+	// (-allow-remote). Without it, Run refuses such targets.
+	AllowRemote bool
+
+	// Clients is the number of connections (-clients).
+	Clients int
+	// Senders is how many of the clients send messages; every client
+	// receives (-senders). Zero makes a connect-only run that holds the
+	// connections for Duration.
+	Senders int
+	// Rooms spreads the clients over this many rooms, round-robin: client i
+	// joins room i % Rooms. Senders are clients 0..Senders-1, so they are
+	// spread over the rooms too (-rooms).
+	Rooms int
+	// Rate is the total number of messages per second, shared evenly by the
+	// senders (-rate).
+	Rate float64
+	// Duration is how long the senders send (-duration).
+	Duration time.Duration
+	// Size is the length of each message text in bytes, MinSize to MaxSize
+	// (-size).
+	Size int
+
+	// Ramp is the number of new connections started per second (-ramp).
+	Ramp float64
+	// ConnectTimeout bounds one attempt to connect, from TCP dial to the
+	// server's welcome (-connect-timeout).
+	ConnectTimeout time.Duration
+	// Retries is how many times a failed connection attempt is retried
+	// before the client is counted as failed (-retries).
+	Retries int
+	// Drain is how long to wait after sending for deliveries still in
+	// flight; the wait ends early once everything expected has arrived
+	// (-drain).
+	Drain time.Duration
+
+	// ServerPID, when not zero, is the process id of a server on this
+	// machine whose CPU time and memory Run reports, read from /proc
+	// (-server-pid).
+	ServerPID int
+	// ServerMetrics, when not empty, is the URL of the server's Prometheus
+	// /metrics, read for process_cpu_seconds_total and
+	// process_resident_memory_bytes when ServerPID is zero (-server-metrics).
+	ServerMetrics string
+
+	// Progress, when not nil, is called with a snapshot of the run about once
+	// a second and at every change of phase, always from the same goroutine,
+	// and last with PhaseDone. It should return quickly.
+	Progress func(Progress)
+
+	// drainDone, when set (by tests), replaces the drain's test for "all
+	// expected deliveries have arrived".
+	drainDone func(d deliveryCounts, sent, expected uint64) bool
+}
+
+// DefaultConfig returns the configuration of a small, quick run against a
+// server on 127.0.0.1:8080.
+func DefaultConfig() Config {
+	return Config{
+		URL:            "ws://127.0.0.1:8080/ws",
+		Clients:        100,
+		Senders:        10,
+		Rooms:          1,
+		Rate:           100,
+		Duration:       10 * time.Second,
+		Size:           100,
+		Ramp:           1000,
+		ConnectTimeout: 5 * time.Second,
+		Retries:        3,
+		Drain:          5 * time.Second,
+	}
+}
+
+var (
+	// ErrInvalidConfig is wrapped by every error Validate returns.
+	ErrInvalidConfig = errors.New("invalid configuration")
+	// ErrRemoteTarget is returned, wrapped in ErrInvalidConfig as well, for a
+	// non-loopback target without AllowRemote.
+	ErrRemoteTarget = errors.New("target is not a loopback address (use -allow-remote if you mean it)")
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("loadtest: %w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+}
+
+// Validate reports the first problem with c, as an error wrapping
+// ErrInvalidConfig, or nil.
+func (c *Config) Validate() error {
+	if _, err := c.target(); err != nil {
+		return err
+	}
+	switch {
+	case c.Clients < 1 || c.Clients > MaxClients:
+		return invalid("clients must be 1 to %d, not %d", MaxClients, c.Clients)
+	case c.Senders < 0 || c.Senders > c.Clients:
+		return invalid("senders must be 0 to clients (%d), not %d", c.Clients, c.Senders)
+	case c.Rooms < 1 || c.Rooms > c.Clients:
+		return invalid("rooms must be 1 to clients (%d), not %d", c.Clients, c.Rooms)
+	case c.Senders > 0 && !(c.Rate > 0 && c.Rate <= 1e7):
+		return invalid("rate must be above 0 and at most 1e7 messages per second, not %g", c.Rate)
+	case c.Duration <= 0:
+		return invalid("duration must be positive, not %v", c.Duration)
+	case c.Size < MinSize || c.Size > MaxSize:
+		return invalid("size must be %d to %d bytes, not %d", MinSize, MaxSize, c.Size)
+	case !(c.Ramp > 0):
+		return invalid("ramp must be above 0 connections per second, not %g", c.Ramp)
+	case c.ConnectTimeout <= 0:
+		return invalid("connect-timeout must be positive, not %v", c.ConnectTimeout)
+	case c.Retries < 0 || c.Retries > 100:
+		return invalid("retries must be 0 to 100, not %d", c.Retries)
+	case c.Drain < 0:
+		return invalid("drain must not be negative, not %v", c.Drain)
+	case c.ServerPID < 0:
+		return invalid("server-pid must not be negative, not %d", c.ServerPID)
+	}
+	if c.ServerMetrics != "" {
+		u, err := url.Parse(c.ServerMetrics)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("server-metrics must be an http:// or https:// URL, not %q", c.ServerMetrics)
+		}
+		if !c.AllowRemote && !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("loadtest: %w: server-metrics %s: %w", ErrInvalidConfig, u.Host, ErrRemoteTarget)
+		}
+	}
+	return nil
+}
+
+// target is the parsed URL.
+type target struct {
+	u        *url.URL // without query parameters of ours
+	hostPort string   // for net.Dial
+	origin   *url.URL
+}
+
+func (c *Config) target() (target, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return target{}, invalid("url %q: %v", c.URL, err)
+	}
+	var port, origin string
+	switch u.Scheme {
+	case "ws":
+		port, origin = "80", "http"
+	case "wss":
+		port, origin = "443", "https"
+	default:
+		return target{}, invalid("url %q: scheme must be ws or wss", c.URL)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return target{}, invalid("url %q has no host", c.URL)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return target{}, invalid("url %q: bad port %q", c.URL, p)
+		}
+		port = p
+	}
+	if !c.AllowRemote && !isLoopbackHost(host) {
+		return target{}, fmt.Errorf("loadtest: %w: url host %s: %w", ErrInvalidConfig, host, ErrRemoteTarget)
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	u.Fragment = ""
+	return target{
+		u:        u,
+		hostPort: net.JoinHostPort(host, port),
+		origin:   &url.URL{Scheme: origin, Host: u.Host},
+	}, nil
+}
+
+// isLoopbackHost reports whether host is "localhost" or a literal address in
+// 127.0.0.0/8 or ::1. Other names are not resolved: a name that resolves to
+// loopback today may not tomorrow.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// clientURL returns the URL client i connects to.
+func (t target) clientURL(name, room string) *url.URL {
+	u := *t.u
+	q := u.Query()
+	q.Set("name", name)
+	q.Set("room", room)
+	u.RawQuery = q.Encode()
+	return &u
+}
+
+// roomName returns the name of room r.
+func roomName(r int) string { return "loadtest-" + strconv.Itoa(r) }
+
+// clientName returns the display name of client i.
+func clientName(i int) string { return "lt-" + strconv.Itoa(i) }

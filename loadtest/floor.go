@@ -1,0 +1,228 @@
+package loadtest
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// FloorServer is the least a chat server can do: it accepts WebSocket
+// connections, sends the welcome, and writes each chat message, encoded
+// and framed once, to every member of the room, one write per connection,
+// in the goroutine that read it. Measuring it with the same clients as the
+// real server shows the floor that the kernel, loopback TCP and the
+// generator itself impose. It has no commands, join or leave events, limits
+// or slow-client policy: a member that stops reading stalls its room.
+//
+// Close stops it; the other methods are safe for concurrent use.
+type FloorServer struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	rooms map[string]*floorRoom
+	conns map[net.Conn]struct{}
+	done  bool
+}
+
+type floorRoom struct {
+	mu      sync.Mutex // held while writing an event to the members, for id order
+	name    string
+	lastID  uint64
+	members map[net.Conn]struct{}
+}
+
+// ListenFloor starts a FloorServer on addr, such as "127.0.0.1:0".
+func ListenFloor(addr string) (*FloorServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: floor server: %w", err)
+	}
+	s := &FloorServer{ln: ln, rooms: make(map[string]*floorRoom), conns: make(map[net.Conn]struct{})}
+	s.wg.Go(s.accept)
+	return s, nil
+}
+
+// URL returns the ws:// URL of the server.
+func (s *FloorServer) URL() string { return "ws://" + s.ln.Addr().String() + "/ws" }
+
+// Close stops the server, closes every connection and waits for its
+// goroutines.
+func (s *FloorServer) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	s.done = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *FloorServer) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.done {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Go(func() {
+			s.serve(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		})
+	}
+}
+
+// websocketGUID is the key suffix of RFC 6455 section 1.3.
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+func (s *FloorServer) serve(c net.Conn) {
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	key := req.Header.Get("Sec-WebSocket-Key")
+	if key == "" || req.Header.Get("Upgrade") == "" {
+		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nnot a WebSocket handshake\n")
+		return
+	}
+	sum := sha1.Sum([]byte(key + websocketGUID))
+	_, err = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+		base64.StdEncoding.EncodeToString(sum[:])+"\r\n\r\n")
+	if err != nil {
+		return
+	}
+	q := req.URL.Query()
+	name, room := q.Get("name"), s.room(q.Get("room"))
+
+	room.mu.Lock()
+	welcome := fmt.Sprintf(`{"type":"welcome","name":%s,"room":%s,"id":%d,"epoch":"floor"}`, jsonString(name), jsonString(room.name), room.lastID)
+	_, err = c.Write(textFrame([]byte(welcome)))
+	if err == nil {
+		room.members[c] = struct{}{}
+	}
+	room.mu.Unlock()
+	if err != nil {
+		return
+	}
+	defer func() {
+		room.mu.Lock()
+		delete(room.members, c)
+		room.mu.Unlock()
+	}()
+
+	prefix := `,"room":` + jsonString(room.name) + `,"from":` + jsonString(name) + `,"text":`
+	for {
+		op, payload, err := readFrame(br)
+		if err != nil || op == 0x8 { // close
+			return
+		}
+		if op != 0x1 { // only text frames are chat messages
+			continue
+		}
+		room.mu.Lock()
+		room.lastID++
+		ev := `{"type":"message","id":` + strconv.FormatUint(room.lastID, 10) + prefix + jsonString(string(payload)) + `}`
+		frame := textFrame([]byte(ev))
+		for m := range room.members {
+			m.Write(frame) // a failed member leaves when its reader notices
+		}
+		room.mu.Unlock()
+	}
+}
+
+func (s *FloorServer) room(name string) *floorRoom {
+	if name == "" {
+		name = "lobby"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil {
+		r = &floorRoom{name: name, members: make(map[net.Conn]struct{})}
+		s.rooms[name] = r
+	}
+	return r
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // cannot fail for a string
+	return string(b)
+}
+
+// textFrame returns payload as one unmasked, final text frame (RFC 6455
+// section 5.2).
+func textFrame(payload []byte) []byte {
+	n := len(payload)
+	var hdr []byte
+	switch {
+	case n <= 125:
+		hdr = []byte{0x81, byte(n)}
+	case n <= 0xFFFF:
+		hdr = []byte{0x81, 126, byte(n >> 8), byte(n)}
+	default:
+		hdr = binary.BigEndian.AppendUint64([]byte{0x81, 127}, uint64(n))
+	}
+	return append(hdr, payload...)
+}
+
+var errFloorFrame = errors.New("loadtest: floor server: frame not masked or too large")
+
+// readFrame reads one client frame and returns its opcode and unmasked
+// payload. Fragmented messages are not reassembled: x/net sends none.
+func readFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if h[1]&0x80 == 0 || n > 2*MaxSize {
+		return 0, nil, errFloorFrame
+	}
+	var mask [4]byte
+	if _, err := io.ReadFull(br, mask[:]); err != nil {
+		return 0, nil, err
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return 0, nil, err
+	}
+	for i := range payload {
+		payload[i] ^= mask[i&3]
+	}
+	return h[0] & 0x0F, payload, nil
+}

@@ -1,0 +1,157 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// addWarnings explains, in res.Warnings, what makes the figures doubtful.
+func (res *Result) addWarnings() {
+	if res.Warnings == nil {
+		res.Warnings = []string{} // [] rather than null in JSON
+	}
+	w := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
+	m, cn, g := &res.Messages, &res.Connections, &res.Generator
+	switch {
+	case res.Interrupted:
+		w("interrupted: the figures cover the run up to then")
+	case res.TimedOut:
+		w("the run hit its hard deadline: the figures are partial")
+	}
+	if g.Bottleneck {
+		w("THE LOAD GENERATOR IS THE BOTTLENECK: it kept %.2f of its %d cores busy while sending, so these figures measure the generator, not the server; use fewer clients or a lower rate, or run the generator on another machine",
+			g.CPUCoresSend, g.Cores)
+	}
+	if g.MachineBusySend >= 0.9 {
+		who := fmt.Sprintf(" (generator %.2f cores", g.CPUCoresSend)
+		if res.Server != nil && res.Server.Error == "" {
+			other := g.MachineBusySend*float64(g.MachineCPUs) - g.CPUCoresSend - res.Server.CPUCoresSend
+			who += fmt.Sprintf(", server %.2f, other processes %.2f", res.Server.CPUCoresSend, max(other, 0))
+		}
+		who += fmt.Sprintf(", of %d)", g.MachineCPUs)
+		w("the machine's CPUs were %.0f%% busy while sending%s: server and generator compete for them, so latency includes waiting for a CPU",
+			100*g.MachineBusySend, who)
+	}
+	if cn.Failed > 0 {
+		w("%d of %d clients could not connect (%s)", cn.Failed, cn.Target, firstError(cn.Errors))
+	}
+	if cn.Dropped > 0 {
+		w("%d connections ended during the run (%s)", cn.Dropped, firstError(cn.DropErrors))
+	}
+	if m.TargetRate > 0 && m.SendS > 0 && m.AchievedRate < 0.95*m.TargetRate && !res.Interrupted {
+		w("senders managed %.0f of the %g messages per second asked for (send lag p99 %.1f ms)", m.AchievedRate, m.TargetRate, m.SendLag.P99Ms)
+	}
+	if m.SendErrors > 0 {
+		w("%d senders stopped on a write error (%s)", m.SendErrors, firstError(m.SendErrorTexts))
+	}
+	if m.SendStalled > 0 {
+		w("%d senders were still blocked writing when sending ended: the server stopped reading them", m.SendStalled)
+	}
+	if m.Lost > 0 {
+		w("LOSS: %d of %d expected deliveries (%.3f%%) did not arrive", m.Lost, m.Expected, 100*m.LossRatio)
+	}
+	if m.Duplicated > 0 {
+		w("DUPLICATES: %d deliveries arrived twice", m.Duplicated)
+	}
+	if m.OutOfOrder > 0 {
+		w("ORDER: %d deliveries arrived after a later message of the same sender", m.OutOfOrder)
+	}
+	if m.Misrouted > 0 {
+		w("MISROUTED: %d messages arrived in a room they were not sent to", m.Misrouted)
+	}
+	if m.IDSkipped > 0 || m.IDRepeated > 0 {
+		w("room event ids were not consecutive: %d skipped, %d repeated or backwards", m.IDSkipped, m.IDRepeated)
+	}
+	if m.ServerErrors > 0 {
+		w("the server sent %d error events (%s)", m.ServerErrors, firstError(m.ServerErrorTexts))
+	}
+	if m.Malformed > 0 {
+		w("%d frames were not valid events", m.Malformed)
+	}
+	if res.Server != nil && res.Server.Error != "" {
+		w("server figures incomplete: %s", res.Server.Error)
+	}
+}
+
+func firstError(l []ErrorCount) string {
+	if len(l) == 0 {
+		return "no error recorded"
+	}
+	s := l[0].Error
+	if len(l) > 1 {
+		s += fmt.Sprintf(", and %d other kinds", len(l)-1)
+	}
+	return s
+}
+
+// WriteJSON writes res as indented JSON.
+func (res *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// WriteText writes res as a table for people.
+func (res *Result) WriteText(w io.Writer) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	c, cn, m := res.Config, res.Connections, res.Messages
+	p("ringchat load test %s  %s\n", res.RunID, res.URL)
+	if c.Senders > 0 {
+		p("  %d clients in %d room(s), %d senders, %g msg/s for %gs, %d-byte messages\n\n",
+			c.Clients, c.Rooms, c.Senders, c.Rate, c.DurationS, c.Size)
+	} else {
+		p("  %d clients in %d room(s), no senders: connections held for %gs\n\n", c.Clients, c.Rooms, c.DurationS)
+	}
+	p("connections   %d connected, %d failed, %d retries, ramp %.1fs\n", cn.Connected, cn.Failed, cn.Retries, cn.RampS)
+	p("  connect     %s\n", latencyLine(cn.ConnectTime))
+	if cn.Dropped > 0 {
+		p("  dropped     %d during the run\n", cn.Dropped)
+	}
+	if c.Senders > 0 {
+		p("messages      sent %d in %.1fs (%.1f/s, target %g/s), send lag p99 %s\n",
+			m.Sent, m.SendS, m.AchievedRate, m.TargetRate, msDur(m.SendLag.P99Ms))
+		p("deliveries    expected %d  delivered %d  lost %d (%.3f%%)\n", m.Expected, m.Delivered, m.Lost, 100*m.LossRatio)
+		p("              duplicated %d  out of order %d  gaps %d  server errors %d\n", m.Duplicated, m.OutOfOrder, m.Gaps, m.ServerErrors)
+		p("  throughput  %.0f deliveries/s while sending, drain %.2fs\n", m.DeliveriesPerSec, m.DrainS)
+		p("  latency     %s\n", latencyLine(res.Latency))
+	}
+	if s := res.Server; s != nil {
+		p("server        %s: cpu %.2fs (%.2f cores while sending, %.2f µs/delivery)\n", s.Source, s.CPUS, s.CPUCoresSend, s.CPUPerDeliveryUs)
+		p("              rss %s before, %s connected, peak %s, %s per connection\n",
+			bytesStr(float64(s.RSSBeforeBytes)), bytesStr(float64(s.RSSConnectedBytes)), bytesStr(float64(s.PeakRSSBytes)), bytesStr(s.RSSPerConnBytes))
+	}
+	g := res.Generator
+	p("generator     cpu %.2fs (%.2f of %d cores while sending, %.2f µs/delivery), max rss %s; machine %.0f%% busy\n",
+		g.CPUS, g.CPUCoresSend, g.Cores, g.CPUPerDeliveryUs, bytesStr(float64(g.MaxRSSBytes)), 100*g.MachineBusySend)
+	for _, warn := range res.Warnings {
+		p("WARNING: %s\n", warn)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func latencyLine(l Latency) string {
+	if l.Count == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d samples)",
+		msDur(l.P50Ms), msDur(l.P90Ms), msDur(l.P99Ms), msDur(l.P999Ms), msDur(l.MaxMs), l.Count)
+}
+
+func msDur(ms float64) string { return fmtDur(time.Duration(ms * 1e6)) }
+
+func bytesStr(v float64) string {
+	switch {
+	case v < 1<<10:
+		return fmt.Sprintf("%.0f B", v)
+	case v < 1<<20:
+		return fmt.Sprintf("%.1f KiB", v/(1<<10))
+	case v < 1<<30:
+		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", v/(1<<30))
+}

@@ -1,0 +1,339 @@
+package loadtest
+
+import (
+	"runtime"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Result is what a run measured. Its JSON form (see WriteJSON) is meant for
+// scripts: field names are stable, durations are in milliseconds (_ms) or
+// seconds (_s), memory in bytes, and CPU use in cores (1 = one core busy).
+type Result struct {
+	RunID   string       `json:"run_id"` // in every message text of the run
+	URL     string       `json:"url"`
+	Started time.Time    `json:"started"`
+	Config  ResultConfig `json:"config"`
+	// Interrupted is set when the run was cancelled (Ctrl-C): the figures
+	// cover the run up to then.
+	Interrupted bool `json:"interrupted"`
+	// TimedOut is set when the run hit its hard deadline (see Budget).
+	TimedOut bool `json:"timed_out"`
+
+	Connections ConnectionStats `json:"connections"`
+	Messages    MessageStats    `json:"messages"`
+	// Latency is the fan-out latency: from just before a sender writes a
+	// message to when a receiver has read and parsed it, over every
+	// delivery of the run, the sender's own included.
+	Latency   Latency        `json:"latency"`
+	Server    *ServerStats   `json:"server,omitempty"` // nil without ServerPID or ServerMetrics
+	Generator GeneratorStats `json:"generator"`
+	// Warnings say, one sentence each, why the figures may not mean what
+	// they seem to: the generator as bottleneck, failed connections, loss.
+	Warnings []string `json:"warnings"`
+}
+
+// ResultConfig records the configuration of the run.
+type ResultConfig struct {
+	Clients   int     `json:"clients"`
+	Senders   int     `json:"senders"`
+	Rooms     int     `json:"rooms"`
+	Rate      float64 `json:"rate"` // messages per second, all senders together
+	DurationS float64 `json:"duration_s"`
+	Size      int     `json:"size"` // bytes of message text
+	Ramp      float64 `json:"ramp"` // new connections per second
+	DrainS    float64 `json:"drain_s"`
+}
+
+// ConnectionStats describes how the connections went.
+type ConnectionStats struct {
+	Target    int          `json:"target"`    // Config.Clients
+	Connected int          `json:"connected"` // got their welcome
+	Failed    int          `json:"failed"`    // gave up after all retries
+	Retries   int          `json:"retries"`   // failed attempts that were retried
+	Errors    []ErrorCount `json:"errors,omitempty"`
+	// RampS is how long the connect phase took.
+	RampS float64 `json:"ramp_s"`
+	// ConnectTime is from the start of the successful attempt (TCP dial)
+	// to the server's welcome.
+	ConnectTime Latency `json:"connect_time"`
+	// Dropped counts connections that ended before the generator closed
+	// them: closed by the server or failed.
+	Dropped    int          `json:"dropped"`
+	DropErrors []ErrorCount `json:"drop_errors,omitempty"`
+	FileLimit  uint64       `json:"file_limit"`
+}
+
+// MessageStats counts messages and deliveries. A delivery is one message
+// arriving at one receiver; every member of the sender's room, the sender
+// included, should get each message once.
+type MessageStats struct {
+	Sent         uint64  `json:"sent"`          // messages written successfully
+	SendErrors   uint64  `json:"send_errors"`   // writes that failed (that sender stopped)
+	SendStalled  uint64  `json:"send_stalled"`  // writes still blocked when sending ended
+	TargetRate   float64 `json:"target_rate"`   // messages per second
+	AchievedRate float64 `json:"achieved_rate"` // Sent / SendS
+	SendS        float64 `json:"send_s"`        // the send phase, measured
+	// SendLag is how late senders were against their schedule.
+	SendLag Latency `json:"send_lag"`
+
+	// Expected is the sum over sent messages of the members their room had
+	// when sending started.
+	Expected   uint64 `json:"expected"`
+	Delivered  uint64 `json:"delivered"`    // distinct deliveries
+	Lost       uint64 `json:"lost"`         // Expected - Delivered: not there by the end of the drain
+	Duplicated uint64 `json:"duplicated"`   // deliveries of a message the receiver already had
+	OutOfOrder uint64 `json:"out_of_order"` // arrived after a later message of the same sender
+	// Unverified counts deliveries that arrived so late (more than 64
+	// messages of the sender after their place) that a duplicate cannot be
+	// ruled out; they are counted as delivered.
+	Unverified uint64  `json:"unverified"`
+	LossRatio  float64 `json:"loss_ratio"` // Lost / Expected
+	// DeliveriesPerSec is the deliveries made during the send phase,
+	// divided by its length.
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	DrainS           float64 `json:"drain_s"` // the drain, measured
+
+	Gaps      uint64 `json:"gaps"`       // gap events: loss the server admitted
+	GapMissed uint64 `json:"gap_missed"` // the events those gaps said were missed
+	// ServerErrors counts error events, for instance refused messages.
+	ServerErrors     uint64       `json:"server_errors"`
+	ServerErrorTexts []ErrorCount `json:"server_error_texts,omitempty"`
+	SendErrorTexts   []ErrorCount `json:"send_error_texts,omitempty"`
+	Foreign          uint64       `json:"foreign"`     // messages not sent by this run
+	Misrouted        uint64       `json:"misrouted"`   // this run's messages from another room
+	Malformed        uint64       `json:"malformed"`   // frames that were not valid events
+	IDSkipped        uint64       `json:"id_skipped"`  // room event ids that never arrived, gaps aside
+	IDRepeated       uint64       `json:"id_repeated"` // room events whose id was not above the last
+}
+
+// Latency summarises a Histogram in milliseconds.
+type Latency struct {
+	Count  uint64  `json:"count"`
+	MeanMs float64 `json:"mean_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+// NewLatency summarises h.
+func NewLatency(h *Histogram) Latency {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return Latency{
+		Count:  h.Count(),
+		MeanMs: ms(h.Mean()),
+		P50Ms:  ms(h.Percentile(50)),
+		P90Ms:  ms(h.Percentile(90)),
+		P99Ms:  ms(h.Percentile(99)),
+		P999Ms: ms(h.Percentile(99.9)),
+		MaxMs:  ms(h.Max()),
+	}
+}
+
+// ServerStats are the server process's resources. CPU covers the measured
+// window: from the start of sending to the end of the drain.
+type ServerStats struct {
+	Source string  `json:"source"` // "pid N" or the metrics URL
+	CPUS   float64 `json:"cpu_s"`
+	// CPUCoresSend is the average number of cores the server kept busy
+	// during the send phase.
+	CPUCoresSend float64 `json:"cpu_cores_send"`
+	// CPUPerDeliveryUs is CPUS per delivery, in microseconds.
+	CPUPerDeliveryUs  float64 `json:"cpu_per_delivery_us"`
+	RSSBeforeBytes    uint64  `json:"rss_before_bytes"`    // before connecting
+	RSSConnectedBytes uint64  `json:"rss_connected_bytes"` // all clients connected
+	PeakRSSBytes      uint64  `json:"peak_rss_bytes"`      // largest RSS seen, sampled each second
+	HWMBytes          uint64  `json:"hwm_bytes"`           // the kernel's peak RSS since server start (pid only)
+	RSSPerConnBytes   float64 `json:"rss_per_conn_bytes"`  // (connected - before) / connections
+	Error             string  `json:"error,omitempty"`     // why figures are missing
+}
+
+// GeneratorStats are the load generator's own resources, to judge whether
+// the run measured the server or the generator.
+type GeneratorStats struct {
+	Cores            int     `json:"cores"` // it can use: min(GOMAXPROCS, CPUs)
+	CPUS             float64 `json:"cpu_s"` // the measured window, as ServerStats
+	CPUCoresSend     float64 `json:"cpu_cores_send"`
+	CPUPerDeliveryUs float64 `json:"cpu_per_delivery_us"`
+	MaxRSSBytes      uint64  `json:"max_rss_bytes"`
+	// MachineBusySend is the fraction of all the machine's CPU time that
+	// was busy during the send phase, whoever used it.
+	MachineBusySend float64 `json:"machine_busy_send"`
+	MachineCPUs     int     `json:"machine_cpus"`
+	// Bottleneck is set when the generator used at least 90% of the cores
+	// it can use: the figures then measure the generator.
+	Bottleneck bool `json:"bottleneck"`
+}
+
+// ErrorCount is a distinct error message and how often it occurred.
+type ErrorCount struct {
+	Error string `json:"error"`
+	Count uint64 `json:"count"`
+}
+
+// result assembles the Result once the run is over.
+func (r *runner) result() Result {
+	c := r.cfg
+	res := Result{
+		RunID:   r.runID,
+		URL:     c.URL,
+		Started: r.started,
+		Config: ResultConfig{
+			Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
+			DurationS: c.Duration.Seconds(), Size: c.Size, Ramp: c.Ramp, DrainS: c.Drain.Seconds(),
+		},
+		Connections: ConnectionStats{
+			Target:      c.Clients,
+			Connected:   int(r.connected.Load()),
+			Failed:      int(r.connectFailed.Load()),
+			Retries:     int(r.connectRetries.Load()),
+			Errors:      r.connectErrors.list(),
+			RampS:       r.rampTime.Seconds(),
+			ConnectTime: NewLatency(&r.connectTime),
+			Dropped:     int(r.dropped.Load()),
+			DropErrors:  r.dropErrors.list(),
+			FileLimit:   r.fileLimit,
+		},
+	}
+	lat := new(Histogram)
+	for i := range r.shards {
+		lat.Merge(&r.shards[i].latency)
+	}
+	res.Latency = NewLatency(lat)
+
+	tot := r.totals()
+	m := MessageStats{
+		Sent:             r.sent.Load(),
+		SendErrors:       r.sendErrors.Load(),
+		SendStalled:      r.sendStalled.Load(),
+		SendErrorTexts:   r.sendErrText.list(),
+		TargetRate:       c.Rate,
+		SendLag:          NewLatency(&r.sendLag),
+		Expected:         r.expected(),
+		Delivered:        tot.delivered,
+		Duplicated:       tot.duplicated,
+		OutOfOrder:       tot.outOfOrder,
+		Unverified:       tot.unverified,
+		Gaps:             r.gaps.Load(),
+		GapMissed:        r.gapMissed.Load(),
+		ServerErrors:     r.serverErrors.Load(),
+		ServerErrorTexts: r.serverErrorText.list(),
+		Foreign:          r.foreign.Load(),
+		Misrouted:        r.misrouted.Load(),
+		Malformed:        r.malformed.Load(),
+		IDSkipped:        r.idSkipped.Load(),
+		IDRepeated:       r.idRepeated.Load(),
+	}
+	if c.Senders == 0 {
+		m.TargetRate = 0
+	}
+	if m.Expected > m.Delivered {
+		m.Lost = m.Expected - m.Delivered
+		m.LossRatio = float64(m.Lost) / float64(m.Expected)
+	}
+	s0, s1, end := r.markSendStart, r.markSendEnd, r.markEnd
+	if !s0.at.IsZero() && !s1.at.IsZero() {
+		m.SendS = s1.at.Sub(s0.at).Seconds()
+		if m.SendS > 0 {
+			m.AchievedRate = float64(m.Sent) / m.SendS
+			m.DeliveriesPerSec = float64(s1.delivered-s0.delivered) / m.SendS
+		}
+	}
+	if end.at.IsZero() {
+		end = s1 // interrupted before the drain
+	}
+	if !end.at.IsZero() && !s1.at.IsZero() {
+		m.DrainS = end.at.Sub(s1.at).Seconds()
+	}
+	res.Messages = m
+
+	g := GeneratorStats{Cores: min(runtime.GOMAXPROCS(0), runtime.NumCPU()), MachineCPUs: machineCPUs()}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		g.MaxRSSBytes = uint64(ru.Maxrss) * 1024
+	}
+	if m.SendS > 0 {
+		g.CPUS = (end.gen - s0.gen).Seconds()
+		g.CPUCoresSend = (s1.gen - s0.gen).Seconds() / m.SendS
+		g.Bottleneck = g.CPUCoresSend >= 0.9*float64(g.Cores)
+		if s0.machineOK && s1.machineOK && s1.total > s0.total {
+			g.MachineBusySend = float64(s1.busy-s0.busy) / float64(s1.total-s0.total)
+		}
+		if m.Delivered > 0 {
+			g.CPUPerDeliveryUs = g.CPUS * 1e6 / float64(m.Delivered)
+		}
+	}
+	res.Generator = g
+
+	if r.probe != nil {
+		sv := &ServerStats{Source: r.probe.describe(), PeakRSSBytes: r.peakRSS.Load()}
+		for _, mk := range []mark{r.markStart, r.markConnected, s0, s1, end} {
+			if mk.srvErr != nil {
+				sv.Error = mk.srvErr.Error()
+			}
+		}
+		if r.markStart.srvErr == nil && r.markConnected.srvErr == nil {
+			sv.RSSBeforeBytes = r.markStart.srv.rss
+			sv.RSSConnectedBytes = r.markConnected.srv.rss
+			if n := res.Connections.Connected; n > 0 && sv.RSSConnectedBytes > sv.RSSBeforeBytes {
+				sv.RSSPerConnBytes = float64(sv.RSSConnectedBytes-sv.RSSBeforeBytes) / float64(n)
+			}
+		}
+		if m.SendS > 0 && s0.srvErr == nil && s1.srvErr == nil && end.srvErr == nil {
+			sv.CPUS = (end.srv.cpu - s0.srv.cpu).Seconds()
+			sv.CPUCoresSend = (s1.srv.cpu - s0.srv.cpu).Seconds() / m.SendS
+			if m.Delivered > 0 {
+				sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
+			}
+			sv.HWMBytes = end.srv.hwm
+		}
+		res.Server = sv
+	}
+	return res
+}
+
+// tally counts distinct messages, keeping at most tallyMax of them.
+type tally struct {
+	mu    sync.Mutex
+	count map[string]uint64
+	other uint64
+}
+
+const tallyMax = 8
+
+func (t *tally) add(msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.count == nil {
+		t.count = make(map[string]uint64)
+	}
+	if _, ok := t.count[msg]; ok || len(t.count) < tallyMax {
+		t.count[msg]++
+	} else {
+		t.other++
+	}
+}
+
+// list returns the messages, most frequent first.
+func (t *tally) list() []ErrorCount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var l []ErrorCount
+	for m, n := range t.count {
+		l = append(l, ErrorCount{Error: m, Count: n})
+	}
+	sort.Slice(l, func(i, j int) bool {
+		if l[i].Count != l[j].Count {
+			return l[i].Count > l[j].Count
+		}
+		return l[i].Error < l[j].Error
+	})
+	if t.other > 0 {
+		l = append(l, ErrorCount{Error: "(other)", Count: t.other})
+	}
+	return l
+}

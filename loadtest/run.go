@@ -1,0 +1,452 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phase is the stage a run is in.
+type Phase int
+
+// The phases of a run, in order.
+const (
+	PhaseConnect Phase = iota // opening connections at the ramp rate
+	PhaseSend                 // senders send for Duration
+	PhaseDrain                // waiting for deliveries still in flight
+	PhaseClose                // closing the connections
+	PhaseDone                 // finished; the Result is being assembled
+)
+
+// String returns the phase's lower-case name.
+func (p Phase) String() string {
+	switch p {
+	case PhaseConnect:
+		return "connect"
+	case PhaseSend:
+		return "send"
+	case PhaseDrain:
+		return "drain"
+	case PhaseClose:
+		return "close"
+	case PhaseDone:
+		return "done"
+	}
+	return fmt.Sprintf("Phase(%d)", int(p))
+}
+
+const (
+	maxDialsInFlight = 512                    // connection attempts at once
+	sendGrace        = 500 * time.Millisecond // then a blocked write is interrupted
+	closeTimeout     = time.Second            // for writing close frames
+	interruptDrain   = time.Second            // the longest drain after an interrupt
+)
+
+// Run performs one load run as cfg describes and returns its results. It
+// returns an error wrapping ErrInvalidConfig, and no results, when cfg is
+// not valid.
+//
+// Run connects Clients at the Ramp rate, retrying failed attempts; once every
+// attempt has ended and all connected clients have their welcome, the
+// senders send at Rate for Duration, then Run waits up to Drain for
+// deliveries in flight, and closes everything. It returns after at most
+// Budget(cfg), whatever the server does. When ctx is cancelled, Run stops
+// early, waits at most a second for deliveries in flight, and returns the
+// results so far with Interrupted set. Run returns an error with its
+// results when no client could connect.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	tgt, _ := cfg.target()
+	limit, err := RaiseFileLimit()
+	if err == nil && uint64(cfg.Clients)+64 > limit {
+		return Result{}, invalid("%d clients need more file descriptors than the limit of %d allows", cfg.Clients, limit)
+	}
+	r := newRunner(cfg, tgt)
+	r.fileLimit = limit
+
+	runCtx, cancel := context.WithTimeout(ctx, Budget(cfg))
+	defer cancel()
+	stop, watcherDone := make(chan struct{}), make(chan struct{})
+	go r.watch(stop, watcherDone)
+
+	r.connectAll(runCtx)
+	if r.connected.Load() > 0 {
+		r.sendAll(runCtx)
+		if ctx.Err() != nil {
+			// Interrupted: a short drain, so that deliveries in flight
+			// are not counted as lost.
+			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptDrain)
+			r.drain(drainCtx)
+			cancel()
+		} else {
+			r.drain(runCtx)
+		}
+	}
+	r.setPhase(PhaseClose)
+	r.closeAll()
+	close(stop)
+	<-watcherDone
+	if r.probe != nil {
+		r.probe.close()
+	}
+
+	res := r.result()
+	res.Interrupted = ctx.Err() != nil
+	res.TimedOut = !res.Interrupted && runCtx.Err() != nil
+	res.addWarnings()
+	if res.Connections.Connected == 0 {
+		why := "no attempt finished"
+		if len(res.Connections.Errors) > 0 {
+			why = res.Connections.Errors[0].Error
+		}
+		return res, fmt.Errorf("loadtest: no client could connect to %s: %s", cfg.URL, why)
+	}
+	return res, nil
+}
+
+// Budget returns the longest a run of cfg can take: the planned ramp, the
+// worst case of one client's connection attempts, Duration, Drain and a few
+// seconds for closing.
+func Budget(cfg Config) time.Duration {
+	ramp := time.Duration(float64(cfg.Clients) / cfg.Ramp * float64(time.Second))
+	connect := time.Duration(cfg.Retries+1)*cfg.ConnectTimeout + maxBackoff(cfg.Retries)
+	return ramp + connect + cfg.Duration + sendGrace + cfg.Drain + closeTimeout + 3*time.Second
+}
+
+// runner is the state of one Run.
+type runner struct {
+	cfg       Config
+	tgt       target
+	runID     string
+	clock     clock
+	dialer    *net.Dialer
+	shards    []shard
+	probe     serverProbe
+	fileLimit uint64
+	started   time.Time
+
+	phase    atomic.Int32
+	phaseSig chan Phase // tells the watcher of a phase change
+
+	// Connections.
+	clients        []*client // slot i is written once by its connecting goroutine
+	readers        sync.WaitGroup
+	connectTime    Histogram
+	connected      atomic.Int64
+	connectFailed  atomic.Int64
+	connectRetries atomic.Int64
+	connectErrors  tally
+	dropped        atomic.Int64
+	dropErrors     tally
+	closing        atomic.Bool
+	rampTime       time.Duration
+
+	// Sending.
+	senders     []*sender // fixed when sending starts
+	roomSize    []int     // members of each room when sending starts
+	sendLag     Histogram
+	sent        atomic.Uint64
+	sendErrors  atomic.Uint64
+	sendStalled atomic.Uint64
+	sendErrText tally
+
+	// Receiving; per-delivery counters live in shards.
+	gaps, gapMissed, serverErrors       atomic.Uint64
+	foreign, misrouted, malformed       atomic.Uint64
+	idSkipped, idRepeated               atomic.Uint64
+	serverErrorText                     tally
+	peakRSS                             atomic.Uint64
+	markStart, markConnected            mark
+	markSendStart, markSendEnd, markEnd mark
+}
+
+// shard holds delivery statistics for a subset of the clients, so that
+// receivers on different CPUs rarely write to the same cache lines.
+type shard struct {
+	latency    Histogram
+	delivered  atomic.Uint64
+	duplicated atomic.Uint64
+	outOfOrder atomic.Uint64
+	unverified atomic.Uint64
+	holes      atomic.Int64
+	_          [64]byte
+}
+
+// sender is a client that sends.
+type sender struct {
+	c    *client
+	sent atomic.Uint64
+}
+
+// clock reads a monotonic clock in Unix nanoseconds, so that latencies are
+// immune to changes of the wall clock during the run.
+type clock struct {
+	base     time.Time
+	baseNano int64
+}
+
+func newClock() clock {
+	now := time.Now()
+	return clock{base: now, baseNano: now.UnixNano()}
+}
+
+func (c clock) now() int64 { return c.baseNano + int64(time.Since(c.base)) }
+
+func newRunner(cfg Config, tgt target) *runner {
+	return &runner{
+		cfg:      cfg,
+		tgt:      tgt,
+		runID:    fmt.Sprintf("%08x", rand.Uint32()),
+		clock:    newClock(),
+		dialer:   &net.Dialer{KeepAlive: -1},
+		shards:   make([]shard, 2*runtime.GOMAXPROCS(0)),
+		probe:    newServerProbe(&cfg),
+		started:  time.Now(),
+		phaseSig: make(chan Phase),
+		clients:  make([]*client, cfg.Clients),
+	}
+}
+
+// setPhase moves the run to phase p and waits until the watcher has taken
+// note, so that Config.Progress sees every phase.
+func (r *runner) setPhase(p Phase) {
+	r.phase.Store(int32(p))
+	r.phaseSig <- p
+}
+
+// connectAll opens the clients at the ramp rate and returns when every
+// attempt has ended.
+func (r *runner) connectAll(ctx context.Context) {
+	r.markStart = r.mark()
+	r.setPhase(PhaseConnect)
+	start := time.Now()
+	interval := float64(time.Second) / r.cfg.Ramp
+	sem := make(chan struct{}, maxDialsInFlight)
+	var wg sync.WaitGroup
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+ramp:
+	for i := range r.cfg.Clients {
+		if d := time.Until(start.Add(time.Duration(float64(i) * interval))); d > 0 {
+			t.Reset(d)
+			select {
+			case <-ctx.Done():
+				break ramp
+			case <-t.C:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			break ramp
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := r.connect(ctx, i)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.connectFailed.Add(1)
+					r.connectErrors.add(errorKind(err))
+				}
+				return
+			}
+			r.clients[i] = c
+			r.readers.Add(1)
+			go r.read(c)
+			r.connected.Add(1)
+		}()
+	}
+	wg.Wait()
+	r.rampTime = time.Since(start)
+	r.markConnected = r.mark()
+}
+
+// sendAll runs the senders for Duration. Sender j of n sends every n/Rate
+// seconds, starting j/Rate seconds in, so that the total rate is even.
+func (r *runner) sendAll(ctx context.Context) {
+	r.roomSize = make([]int, r.cfg.Rooms)
+	for _, c := range r.clients {
+		if c != nil && !c.dead.Load() {
+			r.roomSize[c.room]++
+		}
+	}
+	for _, c := range r.clients[:r.cfg.Senders] {
+		if c != nil && !c.dead.Load() {
+			r.senders = append(r.senders, &sender{c: c})
+		}
+	}
+	r.markSendStart = r.mark()
+	r.setPhase(PhaseSend)
+	startNano := r.clock.now()
+	endNano := startNano + int64(r.cfg.Duration)
+	sendCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration+sendGrace)
+	defer cancel()
+	if len(r.senders) == 0 {
+		t := time.NewTimer(r.cfg.Duration)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		step := float64(time.Second) / r.cfg.Rate
+		interval := step * float64(len(r.senders))
+		var wg sync.WaitGroup
+		for j, s := range r.senders {
+			wg.Go(func() { r.send(sendCtx, s, startNano+int64(float64(j)*step), interval, endNano) })
+		}
+		wg.Wait()
+	}
+	r.markSendEnd = r.mark()
+}
+
+// send sends s's messages on schedule: message k is due at first+k*interval
+// (clock nanoseconds), and the last is due before end. A sender that falls
+// behind sends at once until it has caught up; the delay is recorded as
+// send lag.
+func (r *runner) send(ctx context.Context, s *sender, first int64, interval float64, end int64) {
+	stop := context.AfterFunc(ctx, func() { s.c.raw.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	p := newPayload(r.cfg.Size, r.runID, s.c.idx)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for seq := uint64(0); ; seq++ {
+		due := first + int64(float64(seq)*interval)
+		if due >= end {
+			return
+		}
+		now := r.clock.now()
+		if wait := due - now; wait > 0 {
+			t.Reset(time.Duration(wait))
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			now = r.clock.now()
+		} else if ctx.Err() != nil {
+			return
+		}
+		r.sendLag.Record(time.Duration(now - due))
+		if _, err := s.c.ws.Write(p.text(seq, now)); err != nil {
+			if ctx.Err() != nil {
+				r.sendStalled.Add(1)
+			} else {
+				r.sendErrors.Add(1)
+				r.sendErrText.add(errorKind(err))
+			}
+			return
+		}
+		s.sent.Add(1)
+		r.sent.Add(1)
+	}
+}
+
+// expected returns how many deliveries the messages sent so far should make.
+func (r *runner) expected() uint64 {
+	var n uint64
+	for _, s := range r.senders {
+		n += s.sent.Load() * uint64(r.roomSize[s.c.room])
+	}
+	return n
+}
+
+// drain waits until everything expected has been delivered, Drain has
+// passed, or ctx is done.
+func (r *runner) drain(ctx context.Context) {
+	r.setPhase(PhaseDrain)
+	want, sent := r.expected(), r.sent.Load()
+	done := func() bool { return r.totals().delivered >= want }
+	if r.cfg.drainDone != nil {
+		done = func() bool { return r.cfg.drainDone(r.totals(), sent, want) }
+	}
+	deadline := time.NewTimer(r.cfg.Drain)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for ctx.Err() == nil && !done() {
+		select {
+		case <-ctx.Done():
+		case <-deadline.C:
+			break wait
+		case <-tick.C:
+		}
+	}
+	r.markEnd = r.mark()
+}
+
+// closeAll closes every connection and waits for the readers to end.
+func (r *runner) closeAll() {
+	r.closing.Store(true)
+	deadline := time.Now().Add(closeTimeout)
+	const workers = 4
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(r.clients); i += workers {
+				if c := r.clients[i]; c != nil {
+					c.raw.SetDeadline(deadline)
+					c.ws.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r.readers.Wait()
+}
+
+// totals sums the shards' counters.
+func (r *runner) totals() (d deliveryCounts) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		d.delivered += sh.delivered.Load()
+		d.duplicated += sh.duplicated.Load()
+		d.outOfOrder += sh.outOfOrder.Load()
+		d.unverified += sh.unverified.Load()
+		d.holes += sh.holes.Load()
+	}
+	return d
+}
+
+// mark is a reading of the resources at one moment of the run.
+type mark struct {
+	at        time.Time
+	gen       time.Duration // this process's CPU time
+	busy      uint64        // machine CPU ticks, busy
+	total     uint64        // machine CPU ticks, all
+	machineOK bool
+	srv       procSample
+	srvErr    error
+	delivered uint64
+}
+
+func (r *runner) mark() mark {
+	var m mark
+	if r.probe != nil {
+		// Not the run's context: the last marks are taken after Ctrl-C too.
+		m.srv, m.srvErr = r.probe.sample(context.Background())
+		r.notePeak(m.srv, m.srvErr)
+	}
+	m.at, m.gen, m.delivered = time.Now(), selfCPU(), r.totals().delivered
+	m.busy, m.total, m.machineOK = machineCPU()
+	return m
+}
+
+func (r *runner) notePeak(s procSample, err error) {
+	for err == nil {
+		p := r.peakRSS.Load()
+		if s.rss <= p || r.peakRSS.CompareAndSwap(p, s.rss) {
+			return
+		}
+	}
+}
