@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"encoding/base64"
+	"net"
 
 	"net/http"
 	"net/url"
@@ -118,8 +119,14 @@ func checkRequest(r *http.Request) *HandshakeError {
 	if len(keys) != 1 {
 		return &HandshakeError{http.StatusBadRequest, "need exactly one Sec-WebSocket-Key header"}
 	}
+	// The base64 of 16 bytes is 24 characters long. The length is checked
+	// before decoding: a longer key would overflow the buffer.
+	k := strings.TrimSpace(keys[0])
 	var key [18]byte
-	if n, err := base64.StdEncoding.Decode(key[:], []byte(strings.TrimSpace(keys[0]))); err != nil || n != 16 || len(strings.TrimSpace(keys[0])) != 24 {
+	if len(k) != 24 {
+		return &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key is not the base64 of 16 bytes"}
+	}
+	if n, err := base64.StdEncoding.Decode(key[:], []byte(k)); err != nil || n != 16 {
 		return &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key is not the base64 of 16 bytes"}
 	}
 	return nil
@@ -154,7 +161,7 @@ func originAllowed(r *http.Request, opts *AcceptOptions) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if sameHost(u, r.Host) {
 		return true
 	}
 	for _, pattern := range opts.OriginPatterns {
@@ -163,6 +170,24 @@ func originAllowed(r *http.Request, opts *AcceptOptions) bool {
 		}
 	}
 	return false
+}
+
+// sameHost reports whether the origin u names the host the request was sent
+// to, with default ports made explicit: "http://h" is the origin of a page
+// from "h:80".
+func sameHost(u *url.URL, requestHost string) bool {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	host, reqPort, err := net.SplitHostPort(requestHost)
+	if err != nil {
+		host, reqPort = requestHost, port // no port in Host: the scheme's default
+	}
+	return strings.EqualFold(u.Hostname(), strings.Trim(host, "[]")) && port == reqPort
 }
 
 // originMatches reports whether the origin u matches one OriginPatterns entry.

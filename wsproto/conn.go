@@ -3,6 +3,7 @@ package wsproto
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -97,8 +98,9 @@ type Conn struct {
 	writeBufferSize int
 	msgWriter       messageWriter
 
-	closeOnce sync.Once
-	closed    chan struct{}
+	closeOnce     sync.Once
+	closed        chan struct{}
+	closeReceived atomic.Bool // a valid close frame arrived from the peer
 }
 
 // newConn wraps netConn after a successful handshake. buffered holds bytes

@@ -78,12 +78,14 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if err != nil {
 		return nil, nil, err
 	}
-	// Bound the handshake by ctx: its deadline becomes the connection's, and
-	// cancelling it interrupts whatever read or write is under way.
-	if d, ok := ctx.Deadline(); ok {
-		_ = netConn.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = netConn.SetDeadline(time.Unix(1, 0)) })
+	// Bound the handshake by ctx: when it is done, whether by deadline or by
+	// cancellation, the read or write under way is interrupted, and fail
+	// reports ctx.Err(). (Copying ctx's deadline to the connection instead
+	// would let the I/O time out a moment before ctx is done, and report a
+	// bare i/o timeout.) The function gets the TCP connection itself:
+	// netConn is reassigned below, under TLS.
+	rawConn := netConn
+	stop := context.AfterFunc(ctx, func() { _ = rawConn.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error) (*Conn, *http.Response, error) {
 		stop()
 		netConn.Close()

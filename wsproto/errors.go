@@ -54,6 +54,11 @@ var (
 	// encoded once and shared.
 	ErrPreparedByClient = errors.New("wsproto: prepared frames are for servers; client frames must be masked")
 
+	// ErrMessageOpen is returned when a message is written while the writer
+	// from NextWriter is still open: its frames would land inside that
+	// message.
+	ErrMessageOpen = errors.New("wsproto: the previous message's writer is still open")
+
 	// ErrInvalidOpcode is returned when a message is written with an opcode
 	// other than OpText or OpBinary.
 	ErrInvalidOpcode = errors.New("wsproto: messages are OpText or OpBinary")

@@ -43,9 +43,11 @@ func (e *HandshakeError) Unwrap() error { return ErrBadHandshake }
 
 // headerHasToken reports whether any value of the header name in h, read as
 // a comma-separated list, holds token, compared case-insensitively
-// (RFC 9110 5.6.1), as in "Connection: keep-alive, Upgrade".
+// (RFC 9110 5.6.1), as in "Connection: keep-alive, Upgrade". The name is
+// canonicalized: net/http stores "Sec-WebSocket-Protocol" under
+// "Sec-Websocket-Protocol".
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
+	for _, v := range h.Values(name) {
 		for item := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(item), token) {
 				return true
@@ -59,7 +61,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // header name in h, trimmed, in order.
 func headerTokens(h http.Header, name string) []string {
 	var out []string
-	for _, v := range h[name] {
+	for _, v := range h.Values(name) {
 		for item := range strings.SplitSeq(v, ",") {
 			if item = strings.TrimSpace(item); item != "" {
 				out = append(out, item)

@@ -232,13 +232,16 @@ func (c *Conn) handleControl(h Header) error {
 		if err != nil {
 			return err
 		}
+		c.closeReceived.Store(true)
 		// Answer with the same code, unless our own close frame is already
-		// out: then this frame is the answer to it (RFC 6455 5.5.1).
+		// out: then this frame is the answer to it (RFC 6455 5.5.1). An
+		// answer that cannot be written means the peer has gone already;
+		// its close frame is still what ended the connection.
 		if err := c.sendClose(code, ""); err != nil && err != ErrCloseSent {
 			c.CloseNow()
-			return err
+		} else {
+			c.finish(!c.server)
 		}
-		c.finish(!c.server)
 		return &CloseError{Code: code, Reason: reason}
 	}
 	return nil

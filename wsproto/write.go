@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"time"
+	"unicode/utf8"
 )
 
 // WriteMessage sends payload as one whole message of type op (OpText or
@@ -19,6 +20,9 @@ import (
 func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrInvalidOpcode
+	}
+	if c.msgWriter.open {
+		return ErrMessageOpen
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -33,6 +37,9 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 func (c *Conn) WriteFrames(frames [][]byte) error {
 	if !c.server {
 		return ErrPreparedByClient
+	}
+	if c.msgWriter.open {
+		return ErrMessageOpen
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -65,6 +72,9 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	if code != CloseNoStatus && !code.IsValid() {
 		return fmt.Errorf("wsproto: close code %d may not be sent (RFC 6455 7.4)", code)
 	}
+	if !utf8.ValidString(reason) {
+		return errors.New("wsproto: close reason is not valid UTF-8 (RFC 6455 5.5.1)")
+	}
 	if err := c.sendClose(code, reason); err != nil && err != ErrCloseSent {
 		c.CloseNow()
 		return err
@@ -90,7 +100,10 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	defer t.Stop()
 	select {
 	case <-c.closed:
-		return nil
+		if c.closeReceived.Load() {
+			return nil
+		}
+		return errors.New("wsproto: close handshake: the connection ended without the peer's close frame")
 	case <-t.C:
 		c.CloseNow()
 		return fmt.Errorf("wsproto: close handshake: no answer within %v", c.closeTimeout)
@@ -242,6 +255,9 @@ func newMaskKey() [4]byte {
 func (c *Conn) NextWriter(op Opcode) (io.WriteCloser, error) {
 	if op != OpText && op != OpBinary {
 		return nil, ErrInvalidOpcode
+	}
+	if c.msgWriter.open {
+		return nil, ErrMessageOpen
 	}
 	w := &c.msgWriter
 	w.op = op
