@@ -235,11 +235,9 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusTooManyRequests, "per_ip_limit", fmt.Sprintf("too many connections from %s (limit %d)", ip, s.opts.MaxConnsPerIP))
 		return
 	}
-	defer s.wg.Done()
-	defer s.active.Add(-1)
-	defer s.releaseIP(ip)
 	ws, err := wsproto.Accept(w, r, &s.accept)
 	if err != nil {
+		s.release(ip)
 		var he *wsproto.HandshakeError
 		reason := "handshake"
 		if errors.As(err, &he) {
@@ -263,11 +261,24 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.metrics.connections.Add(1)
 	s.metrics.connectionsTotal.Add(1)
-	c.run(q)
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.metrics.connections.Add(-1)
+	// The connection runs in a goroutine of its own, and this handler
+	// returns: net/http's goroutine, with its grown stack, request and
+	// buffers, is then freed instead of living as long as the connection.
+	go func() {
+		c.run(q)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.metrics.connections.Add(-1)
+		s.release(ip)
+	}()
+}
+
+// release undoes admit once a connection attempt is over.
+func (s *Server) release(ip string) {
+	s.releaseIP(ip)
+	s.active.Add(-1)
+	s.wg.Done()
 }
 
 // refusalReason names a handshake refusal by its status, for /metrics.
