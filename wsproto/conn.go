@@ -93,8 +93,7 @@ type Conn struct {
 	closeSent       bool
 	wctrl           [MaxHeaderSize + maxControlPayload]byte
 	whdr            [MaxHeaderSize]byte
-	wvec            net.Buffers // backing array for vectored writes, kept between calls
-	wbuf            []byte      // MaxHeaderSize of headroom, then WriteBufferSize of payload
+	wbuf            []byte // MaxHeaderSize of headroom, then WriteBufferSize of payload
 	writeBufferSize int
 	msgWriter       messageWriter
 

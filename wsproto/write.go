@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -46,12 +47,7 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	if c.closeSent {
 		return ErrCloseSent
 	}
-	c.wvec = append(c.wvec[:0], frames...)
-	backing := c.wvec
-	err := c.writeVec(&c.wvec)
-	clear(backing) // let the frames be collected once the caller drops them
-	c.wvec = backing[:0]
-	return err
+	return c.writeVec(frames)
 }
 
 // WritePing sends a ping with payload (at most 125 bytes). The peer answers
@@ -162,12 +158,7 @@ func (c *Conn) writeFrame(fin bool, op Opcode, payload []byte) error {
 	}
 	h := Header{Fin: fin, Opcode: op, Length: int64(len(payload))}
 	if c.server {
-		c.wvec = append(c.wvec[:0], AppendHeader(c.whdr[:0], h), payload)
-		backing := c.wvec
-		err := c.writeVec(&c.wvec)
-		clear(backing)
-		c.wvec = backing[:0]
-		return err
+		return c.writeVec([][]byte{AppendHeader(c.whdr[:0], h), payload})
 	}
 	// A client masks a copy, chunk by chunk, in its write buffer, with the
 	// header in the headroom in front of the first chunk.
@@ -201,24 +192,74 @@ func (c *Conn) writeBuffer() []byte {
 
 // write writes b whole. The caller holds wmu.
 func (c *Conn) write(b []byte) error {
-	c.wvec = append(c.wvec[:0], b)
-	backing := c.wvec
-	err := c.writeVec(&c.wvec)
-	backing[0] = nil
-	c.wvec = backing[:0]
-	return err
-}
-
-// writeVec writes every buffer in v, consuming v. With a WriteTimeout, a
-// write that times out after making progress is resumed with a fresh
-// deadline: only a peer that accepts nothing for the whole timeout is cut
-// off. Any other error closes the connection. The caller holds wmu.
-func (c *Conn) writeVec(v *net.Buffers) error {
 	for {
 		if c.writeTimeout > 0 {
 			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 		}
-		n, err := v.WriteTo(c.netConn)
+		n, err := c.netConn.Write(b)
+		if err == nil {
+			return nil
+		}
+		b = b[n:]
+		if n > 0 && c.writeTimeout > 0 && c.resumable(err) {
+			continue
+		}
+		c.CloseNow()
+		return fmt.Errorf("wsproto: write: %w", err)
+	}
+}
+
+// coalesceLimit is the most bytes writeVec copies into one buffer to send
+// them with a plain write rather than writev.
+const coalesceLimit = 16 << 10
+
+// coalescePool holds the buffers writeVec copies small batches into, so a
+// connection holds none between writes.
+var coalescePool = sync.Pool{New: func() any { b := make([]byte, 0, coalesceLimit); return &b }}
+
+// vectorPool holds the net.Buffers that large batches are written from:
+// writev consumes its vector, and the caller's slice must stay intact.
+var vectorPool = sync.Pool{New: func() any { return new(net.Buffers) }}
+
+// writeVec writes the buffers in v, in order. One buffer, or several adding
+// up to at most coalesceLimit, go out as one plain write — on Linux a small
+// writev costs more than a copy and a write — and larger batches with one
+// writev. Nothing of v is kept or changed. With a WriteTimeout, a write that
+// times out after making progress is resumed with a fresh deadline: only a
+// peer that accepts nothing for the whole timeout is cut off. Any other error
+// closes the connection. The caller holds wmu.
+func (c *Conn) writeVec(v [][]byte) error {
+	if len(v) == 1 {
+		return c.write(v[0])
+	}
+	total := 0
+	for _, b := range v {
+		total += len(b)
+	}
+	if total <= coalesceLimit {
+		bp := coalescePool.Get().(*[]byte)
+		b := (*bp)[:0]
+		for _, part := range v {
+			b = append(b, part...)
+		}
+		err := c.write(b)
+		*bp = b[:0]
+		coalescePool.Put(bp)
+		return err
+	}
+	vp := vectorPool.Get().(*net.Buffers)
+	backing := append((*vp)[:0], v...)
+	*vp = backing
+	defer func() {
+		clear(backing) // let the frames be collected once the caller drops them
+		*vp = backing[:0]
+		vectorPool.Put(vp)
+	}()
+	for {
+		if c.writeTimeout > 0 {
+			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		}
+		n, err := vp.WriteTo(c.netConn)
 		if err == nil {
 			return nil
 		}
