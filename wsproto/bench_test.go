@@ -137,6 +137,7 @@ type writeBench struct {
 var writeBenches = []writeBench{
 	{"server WriteMessage", true, func(c *wsproto.Conn, p, _ []byte) error { return c.WriteMessage(wsproto.OpBinary, p) }},
 	{"server WriteFrames prepared", true, func(c *wsproto.Conn, _, f []byte) error { return c.WriteFrames([][]byte{f}) }},
+	{"server TryWriteFrames prepared", true, tryWriteFrames()},
 	{"client WriteMessage masked", false, func(c *wsproto.Conn, p, _ []byte) error { return c.WriteMessage(wsproto.OpBinary, p) }},
 	{"server NextWriter", true, func(c *wsproto.Conn, p, _ []byte) error {
 		w, err := c.NextWriter(wsproto.OpBinary)
@@ -146,6 +147,24 @@ var writeBenches = []writeBench{
 		w.Write(p)
 		return w.Close()
 	}},
+}
+
+// tryWriteFrames writes with TryWriteFrames — over TCP on Linux one
+// non-blocking write — falling back to the blocking WriteFrames when the
+// socket is full, as a caller does. The batch slice is made once per frame,
+// as a server reuses its batches: TryWriteFrames hands it to the socket
+// through a field, so a new slice literal per call would escape.
+func tryWriteFrames() func(c *wsproto.Conn, _, f []byte) error {
+	var fs [][]byte
+	return func(c *wsproto.Conn, _, f []byte) error {
+		if len(fs) == 0 || &fs[0][0] != &f[0] {
+			fs = [][]byte{f}
+		}
+		if ok, err := c.TryWriteFrames(fs); ok || err != nil {
+			return err
+		}
+		return c.WriteFrames(fs)
+	}
 }
 
 // BenchmarkWrite measures the write paths into a conn that discards: the

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -18,7 +19,10 @@ type ConnOptions struct {
 	MaxMessageSize int64
 
 	// ReadBufferSize is the size of the buffer frames are read through.
-	// Payloads at least this long bypass it. 0 means 4096.
+	// Payloads at least this long bypass it. The buffer is taken from a pool
+	// shared by all connections when bytes arrive and returned when a message
+	// has been read and nothing else is waiting, so an idle connection holds
+	// none. 0 means 4096.
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer a client masks its payloads
@@ -71,7 +75,11 @@ type Conn struct {
 
 	// The read side, owned by the goroutine holding readMu.
 	readMu      sync.Mutex
-	rbuf        []byte // rbuf[rpos:rend] is read but not yet parsed
+	rbuf        []byte // rbuf[rpos:rend] is read but not yet parsed; nil between messages
+	rbufp       *[]byte
+	rbufSize    int
+	rbufPool    *sync.Pool      // where rbuf comes from and returns to; nil: owned
+	rawConn     syscall.RawConn // for waiting without a buffer; nil if netConn has no file descriptor
 	rpos, rend  int
 	readLimit   int64 // 0: no limit
 	readErr     error // sticky
@@ -96,6 +104,10 @@ type Conn struct {
 	wbuf            []byte // MaxHeaderSize of headroom, then WriteBufferSize of payload
 	writeBufferSize int
 	msgWriter       messageWriter
+	nowFrames       [][]byte              // TryWriteFrames' input to writeNowCallback
+	nowN            int                   // and its results
+	nowErr          error                 //
+	writeNow        func(fd uintptr) bool // c.writeNowCallback, bound once
 
 	closeOnce     sync.Once
 	closed        chan struct{}
@@ -135,9 +147,20 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 	if size <= 0 {
 		size = defaultBufferSize
 	}
-	size = max(size, minReadBufferSize, len(buffered))
-	c.rbuf = make([]byte, size)
-	c.rend = copy(c.rbuf, buffered)
+	c.rbufSize = max(size, minReadBufferSize)
+	c.rbufPool = readBufferPool(c.rbufSize)
+	if len(buffered) > 0 {
+		if len(buffered) > c.rbufSize {
+			c.rbufPool = nil // an odd size: this connection keeps its own buffer
+			c.rbufSize = len(buffered)
+		}
+		c.acquireReadBuffer()
+		c.rend = copy(c.rbuf, buffered)
+	}
+	if sc, ok := netConn.(syscall.Conn); ok {
+		c.rawConn, _ = sc.SyscallConn()
+	}
+	c.writeNow = c.writeNowCallback
 	c.msgReader.c = c
 	c.msgWriter.c = c
 	return c
@@ -191,4 +214,43 @@ func (c *Conn) CloseNow() error {
 		close(c.closed)
 	})
 	return err
+}
+
+// readBufferPools holds a pool of read buffers per buffer size.
+var readBufferPools sync.Map // int → *sync.Pool
+
+func readBufferPool(size int) *sync.Pool {
+	if p, ok := readBufferPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := readBufferPools.LoadOrStore(size, &sync.Pool{New: func() any {
+		b := make([]byte, size)
+		return &b
+	}})
+	return p.(*sync.Pool)
+}
+
+// acquireReadBuffer makes sure rbuf is there. The reading goroutine holds
+// readMu.
+func (c *Conn) acquireReadBuffer() {
+	if c.rbuf != nil {
+		return
+	}
+	if c.rbufPool == nil {
+		c.rbuf = make([]byte, c.rbufSize)
+		return
+	}
+	c.rbufp = c.rbufPool.Get().(*[]byte)
+	c.rbuf = *c.rbufp
+}
+
+// releaseReadBuffer returns rbuf to its pool when it holds nothing unread.
+// The reading goroutine holds readMu.
+func (c *Conn) releaseReadBuffer() {
+	if c.rbuf == nil || c.rpos < c.rend || c.rbufPool == nil {
+		return
+	}
+	c.rbufPool.Put(c.rbufp)
+	c.rbuf, c.rbufp = nil, nil
+	c.rpos, c.rend = 0, 0
 }

@@ -69,11 +69,21 @@
 //
 // # Buffers and memory
 //
-// Each connection has a read buffer (ConnOptions.ReadBufferSize); payloads at
-// least that long are read straight into the caller's buffer. A server that
-// writes with WriteMessage or WriteFrames needs no write buffer: it writes
-// header and payload with one vectored system call. A client, which must mask
-// a copy of every payload, allocates a write buffer on first write.
+// Each connection reads through a buffer of ConnOptions.ReadBufferSize that
+// it takes from a shared pool when bytes arrive and gives back once a
+// message is read and nothing else is waiting; payloads at least that long
+// are read straight into the caller's buffer. WaitReadable parks a reading
+// goroutine until the peer sends something without holding any buffer, so
+// an idle connection costs little more than its goroutine. A server that
+// writes with WriteMessage or WriteFrames needs no write buffer. A client,
+// which must mask a copy of every payload, allocates one on first write.
+//
+// # Serving many connections from few goroutines
+//
+// TryWriteFrames writes without ever waiting (on Linux): a broadcaster can
+// run through thousands of connections from one goroutine, writing to every
+// socket that has room, and hand only the ones that are full to goroutines
+// that wait in WriteFrames.
 //
 // # Not implemented
 //

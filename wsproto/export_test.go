@@ -47,3 +47,11 @@ func ReaderActive(c *Conn) bool {
 	}
 	return true
 }
+
+// ReadBufferHeld reports whether c holds a read buffer. Call it only while
+// no read is under way.
+func ReadBufferHeld(c *Conn) bool {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.rbuf != nil
+}

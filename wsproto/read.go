@@ -120,12 +120,36 @@ func (c *Conn) discardMessage() error {
 	}
 }
 
-// endMessage closes the open message once its final frame is read.
+// endMessage closes the open message once its final frame is read, and
+// gives the read buffer back if nothing else is in it.
 func (c *Conn) endMessage() error {
 	if c.msgOp == OpText && !c.msgUTF8.complete() {
 		return c.readFailed(ErrInvalidUTF8)
 	}
 	c.msgOp = 0
+	c.releaseReadBuffer()
+	return nil
+}
+
+// WaitReadable waits until the peer has sent something, without holding a
+// read buffer: a connection parked here costs its goroutine and nothing
+// else. It returns at once if bytes are already buffered, and where the
+// connection has no file descriptor to wait on (TLS). A read deadline
+// applies, and an error is final, as for the read methods. Call it, then
+// ReadMessage, from the reading goroutine.
+func (c *Conn) WaitReadable() error {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readErr != nil {
+		return c.readErr
+	}
+	if c.rpos < c.rend || c.rawConn == nil || c.msgOp != 0 {
+		return nil
+	}
+	c.releaseReadBuffer()
+	if err := c.rawConn.Read(waitReadable); err != nil {
+		return c.readFailed(err)
+	}
 	return nil
 }
 
@@ -261,7 +285,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	case c.rpos < c.rend:
 		n = copy(p, c.rbuf[c.rpos:c.rend])
 		c.rpos += n
-	case len(p) >= len(c.rbuf):
+	case len(p) >= c.rbufSize:
 		// A large read goes straight into the caller's buffer.
 		var err error
 		n, err = c.netConn.Read(p)
@@ -302,11 +326,12 @@ func (c *Conn) readFull(p []byte) error {
 }
 
 // fill reads until at least n unparsed bytes are buffered; n is at most
-// len(c.rbuf).
+// the buffer's size.
 func (c *Conn) fill(n int) error {
 	if c.rend-c.rpos >= n {
 		return nil
 	}
+	c.acquireReadBuffer()
 	if len(c.rbuf)-c.rpos < n {
 		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 		c.rpos = 0
@@ -365,7 +390,7 @@ func (c *Conn) finish(drain bool) {
 		_ = c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
 		const maxDrain = 1 << 20
 		for total := 0; total < maxDrain; {
-			n, err := c.netConn.Read(c.rbuf)
+			n, err := c.netConn.Read(c.ctrl[:])
 			total += n
 			if err != nil {
 				break

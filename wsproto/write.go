@@ -50,6 +50,71 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	return c.writeVec(frames)
 }
 
+// TryWriteFrames writes pre-encoded frames, as WriteFrames does, but never
+// waits: not for the write lock and not for room in the socket's buffer. It
+// returns true when it has taken the frames: they are written, or the socket
+// took only part of them and a goroutine of the Conn's sends the rest as
+// soon as the peer makes room, holding the write lock until then so that
+// nothing lands inside a frame. It returns false, having written nothing,
+// when another write holds the lock — the caller then waits in WriteFrames,
+// or tries again later — and on platforms or connections (TLS, Linux only
+// for now) where it cannot write without waiting.
+//
+// This lets one goroutine serve many connections: it writes to every socket
+// that has room and hands only the full ones to goroutines that wait.
+func (c *Conn) TryWriteFrames(frames [][]byte) (bool, error) {
+	if !c.server {
+		return false, ErrPreparedByClient
+	}
+	if c.msgWriter.open {
+		return false, ErrMessageOpen
+	}
+	if len(frames) == 0 {
+		return true, nil
+	}
+	if !c.canWriteNow() || !c.wmu.TryLock() {
+		return false, nil
+	}
+	if c.closeSent {
+		c.wmu.Unlock()
+		return false, ErrCloseSent
+	}
+	total := 0
+	for _, f := range frames {
+		total += len(f)
+	}
+	c.nowFrames = frames
+	err := c.rawConn.Write(c.writeNow)
+	n := c.nowN
+	if err == nil {
+		err = c.nowErr
+	}
+	c.nowFrames, c.nowErr = nil, nil
+	if err != nil {
+		c.wmu.Unlock()
+		c.CloseNow()
+		return false, fmt.Errorf("wsproto: write: %w", err)
+	}
+	if n == total {
+		c.wmu.Unlock()
+		return true, nil
+	}
+	rest := make([][]byte, 0, len(frames))
+	for _, f := range frames {
+		if n >= len(f) {
+			n -= len(f)
+			continue
+		}
+		rest = append(rest, f[n:])
+		n = 0
+	}
+	go func() {
+		defer c.wmu.Unlock()
+		_ = c.writeVec(rest) // an error closes the connection; the next write reports it
+	}()
+	return true, nil
+}
+
 // WritePing sends a ping with payload (at most 125 bytes). The peer answers
 // with a pong, which the read side reports to the pong handler.
 func (c *Conn) WritePing(payload []byte) error { return c.writeControl(OpPing, payload) }
@@ -192,6 +257,9 @@ func (c *Conn) writeBuffer() []byte {
 
 // write writes b whole. The caller holds wmu.
 func (c *Conn) write(b []byte) error {
+	if c.writeTimeout > 0 {
+		defer c.clearWriteDeadline()
+	}
 	for {
 		if c.writeTimeout > 0 {
 			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -247,6 +315,9 @@ func (c *Conn) writeVec(v [][]byte) error {
 		coalescePool.Put(bp)
 		return err
 	}
+	if c.writeTimeout > 0 {
+		defer c.clearWriteDeadline()
+	}
 	vp := vectorPool.Get().(*net.Buffers)
 	backing := append((*vp)[:0], v...)
 	*vp = backing
@@ -270,6 +341,11 @@ func (c *Conn) writeVec(v [][]byte) error {
 		return fmt.Errorf("wsproto: write: %w", err)
 	}
 }
+
+// clearWriteDeadline removes the deadline a WriteTimeout set once its write
+// is over, so that it cannot fail a later write that does not wait
+// (TryWriteFrames) or that sets its own.
+func (c *Conn) clearWriteDeadline() { _ = c.netConn.SetWriteDeadline(time.Time{}) }
 
 // resumable reports whether a write that failed with err may continue: a
 // timeout on a plain socket leaves the stream intact, while TLS treats any

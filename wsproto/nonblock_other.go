@@ -1,0 +1,9 @@
+//go:build !linux
+
+package wsproto
+
+// canWriteNow reports whether TryWriteFrames can write to this connection
+// without waiting: not on this platform.
+func (c *Conn) canWriteNow() bool { return false }
+
+func (c *Conn) writeNowCallback(fd uintptr) bool { return true }
