@@ -16,13 +16,12 @@ import (
 // it reads the answers, and is closed with 1008.
 const maxOutbox = 64
 
-// maxBatch is the most frames one writev carries.
-const maxBatch = 128
-
-// conn is one chat connection. Its reading goroutine (the HTTP handler's)
-// turns frames into commands and room events; its writing goroutine sends
-// everything addressed to it — the room's events from the ring, from its own
-// cursor, and its direct replies — in batches, one writev each.
+// conn is one chat connection. Its reading goroutine turns frames into
+// commands and room events. It has no writing goroutine of its own: whatever
+// is addressed to it — its room's events, read from the ring at its own
+// cursor, and its direct replies — is written by whichever goroutine notices
+// first (see writer.go), without waiting; only a connection whose socket is
+// full gets a goroutine that waits, until it has caught up.
 type conn struct {
 	srv *Server
 	ws  *wsproto.Conn
@@ -35,18 +34,28 @@ type conn struct {
 	refused       int // messages refused in a row by the rate limit
 	deadlineSetAt time.Time
 
-	// Handed from the reading goroutine to the writing one, under mu.
+	// The room's fan-out list this connection is in, and where; under
+	// bucket.mu.
+	bucket    *bucket
+	bucketIdx int
+
+	// Handed to the writer, under mu.
 	mu       sync.Mutex
 	outbox   [][]byte      // direct frames, in order
 	moveTo   *move         // a room change the writer has yet to make
 	closeReq *closeRequest // set once: send what is queued, then close
-	wake     chan struct{}
+	pingDue  bool          // the keepalive timer fired
 
-	sentCode atomic.Uint32 // the close code this side sent, for /metrics
+	// pending counts the notifications since the writer last found nothing
+	// to do; the notification that raises it from 0 runs the writer. While
+	// it is above 0, exactly one goroutine is the writer (see notify).
+	pending   atomic.Int64
+	pingTimer *time.Timer
+	sentCode  atomic.Uint32 // the close code this side sent, for /metrics
 
-	// Owned by the writing goroutine.
-	sub        subscription
-	writerDone chan struct{}
+	// Owned by the writer.
+	sub   subscription
+	carry *[][]byte // a batch the non-blocking pass could not write
 }
 
 // subscription is where a writer reads: a room's ring and its cursor.
@@ -63,13 +72,10 @@ type move struct {
 }
 
 func newConn(s *Server, ws *wsproto.Conn) *conn {
-	now := time.Now()
 	return &conn{
-		srv:        s,
-		ws:         ws,
-		limiter:    newTokenBucket(s.opts.MessageRate, s.opts.MessageBurst, now),
-		wake:       make(chan struct{}, 1),
-		writerDone: make(chan struct{}),
+		srv:     s,
+		ws:      ws,
+		limiter: newTokenBucket(s.opts.MessageRate, s.opts.MessageBurst, time.Now()),
 	}
 }
 
@@ -77,18 +83,22 @@ func newConn(s *Server, ws *wsproto.Conn) *conn {
 func (c *conn) run(q chatQuery) {
 	r, start, err := c.srv.enter(c, q.room, q.name)
 	if err != nil {
-		c.closeWith(wsproto.CloseInternalError, "cannot open the room")
+		c.ws.Close(wsproto.CloseInternalError, "cannot open the room")
 		return
 	}
 	first := c.resume(r, start, q)
+	c.mu.Lock()
+	c.moveTo = &first
+	c.mu.Unlock()
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
 
 	c.ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
 	c.refreshDeadline(time.Now())
-	go c.writeLoop(first)
+	c.pingTimer = time.AfterFunc(c.srv.opts.PingInterval, c.pingTick)
+	c.wake() // the welcome
 	err = c.readLoop()
 	// The connection is closed now: the read side ends only when it is.
-	<-c.writerDone
+	c.pingTimer.Stop()
 	c.srv.leave(c)
 
 	code := wsproto.CloseCode(c.sentCode.Load())
@@ -100,6 +110,14 @@ func (c *conn) run(q chatQuery) {
 	}
 	c.srv.metrics.countClose(uint16(code))
 	c.srv.log.Debug("disconnected", "name", c.name, "code", int(code), "err", err)
+}
+
+// pingTick runs when the keepalive timer fires: the writer sends a ping.
+func (c *conn) pingTick() {
+	c.mu.Lock()
+	c.pingDue = true
+	c.mu.Unlock()
+	c.wake()
 }
 
 // resume decides where a new connection starts reading its room: from now,
@@ -135,11 +153,16 @@ func (c *conn) gapFrame(r *room, missed uint64) []byte {
 // readLoop reads the client's frames until the connection ends, and returns
 // why it ended.
 func (c *conn) readLoop() error {
-	var buf []byte
 	closing := false
 	for {
-		op, msg, err := c.ws.ReadMessage(buf)
+		// Park without a buffer; take one only when a message arrives.
+		if err := c.ws.WaitReadable(); err != nil {
+			return err
+		}
+		bp := messagePool.Get().(*[]byte)
+		op, msg, err := c.ws.ReadMessage((*bp)[:0])
 		if err != nil {
+			messagePool.Put(bp)
 			var pe *wsproto.ProtocolError
 			if errors.As(err, &pe) {
 				c.sentCode.CompareAndSwap(0, uint32(pe.Code))
@@ -169,12 +192,19 @@ func (c *conn) readLoop() error {
 			c.refused = 0
 			closing = !c.handle(string(msg))
 		}
-		buf = msg
-		if cap(buf) > 4*c.srv.opts.MaxMessageBytes {
-			buf = nil // do not keep a large buffer for one large message
+		if cap(msg) <= 2*messageBufferSize {
+			*bp = msg[:0]
+			messagePool.Put(bp)
 		}
 	}
 }
+
+// messageBufferSize is the size of the pooled buffers messages are read into.
+const messageBufferSize = 4096
+
+// messagePool holds the buffers messages are read into, so that an idle
+// connection holds none. A buffer that grew for a large message is dropped.
+var messagePool = sync.Pool{New: func() any { b := make([]byte, 0, messageBufferSize); return &b }}
 
 // refreshDeadline moves the read deadline to a full ping interval plus pong
 // timeout from now — at most once a second (or an eighth of that time), as
@@ -253,7 +283,7 @@ func (c *conn) changeRoom(want string) bool {
 	c.mu.Lock()
 	c.moveTo = &m
 	c.mu.Unlock()
-	c.signal()
+	c.wake()
 	return true
 }
 
@@ -272,16 +302,8 @@ func (c *conn) reply(e *Event) bool {
 		c.closeWith(wsproto.ClosePolicyViolation, "too many unread replies")
 		return false
 	}
-	c.signal()
+	c.wake()
 	return true
-}
-
-// signal wakes the writer.
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // closeWith asks the writer to close the connection with code once it has
@@ -295,151 +317,11 @@ func (c *conn) closeWith(code wsproto.CloseCode, reason string) {
 		c.closeReq = &closeRequest{code, reason}
 	}
 	c.mu.Unlock()
-	c.signal()
+	c.wake()
 }
 
 // closeRequest is a close the reading side asked the writer for.
 type closeRequest struct {
 	code   wsproto.CloseCode
 	reason string
-}
-
-// batchPool holds the slices writers gather a writev in, so that an idle
-// connection holds none.
-var batchPool = sync.Pool{New: func() any { b := make([][]byte, 0, maxBatch); return &b }}
-
-// writeLoop sends the connection's frames until it ends: its direct replies,
-// then its room's events from its cursor in the ring, as many as are ready in
-// one writev; then it waits for more.
-func (c *conn) writeLoop(first move) {
-	defer close(c.writerDone)
-	c.sub = first.sub
-	pending := first.frames
-	ping := time.NewTimer(c.srv.opts.PingInterval)
-	defer ping.Stop()
-	for {
-		bp := batchPool.Get().(*[][]byte)
-		frames := append((*bp)[:0], pending...)
-		pending = nil
-		frames, closeReq := c.takeMail(frames)
-		frames, fromRing, lapped := c.readRing(frames)
-		if closeReq != nil {
-			if len(frames) > 0 && !lapped {
-				c.send(frames, fromRing)
-			}
-			putBatch(bp, frames)
-			c.sentCode.CompareAndSwap(0, uint32(closeReq.code))
-			c.ws.Close(closeReq.code, closeReq.reason)
-			return
-		}
-		if lapped {
-			putBatch(bp, frames)
-			c.srv.metrics.slowDisconnects.Add(1)
-			c.sentCode.CompareAndSwap(0, uint32(wsproto.ClosePolicyViolation))
-			c.ws.Close(wsproto.ClosePolicyViolation, "too slow: missed events")
-			return
-		}
-		if len(frames) > 0 {
-			err := c.send(frames, fromRing)
-			putBatch(bp, frames)
-			if err != nil {
-				return
-			}
-			select { // a busy connection is pinged too
-			case <-ping.C:
-				if c.ws.WritePing(nil) != nil {
-					return
-				}
-				ping.Reset(c.srv.opts.PingInterval)
-			default:
-			}
-			continue
-		}
-		putBatch(bp, frames)
-		select {
-		case <-c.sub.room.ring.Ready(c.sub.next):
-		case <-c.wake:
-		case <-ping.C:
-			if c.ws.WritePing(nil) != nil {
-				return
-			}
-			ping.Reset(c.srv.opts.PingInterval)
-		case <-c.ws.Done():
-			return
-		case <-c.srv.closing:
-			c.sentCode.CompareAndSwap(0, uint32(wsproto.CloseGoingAway))
-			c.ws.Close(wsproto.CloseGoingAway, "server shutting down")
-			return
-		}
-	}
-}
-
-func putBatch(bp *[][]byte, frames [][]byte) {
-	clear(frames)
-	*bp = frames[:0]
-	batchPool.Put(bp)
-}
-
-// takeMail appends the direct replies waiting for the writer, applies a
-// pending change of room and returns a pending close request.
-func (c *conn) takeMail(frames [][]byte) ([][]byte, *closeRequest) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.moveTo != nil {
-		c.sub = c.moveTo.sub
-		frames = append(frames, c.moveTo.frames...)
-		c.moveTo = nil
-	}
-	frames = append(frames, c.outbox...)
-	clear(c.outbox)
-	c.outbox = c.outbox[:0]
-	return frames, c.closeReq
-}
-
-// readRing appends the room events that are ready from the cursor on,
-// preceded by a gap event if the ring lapped the cursor (SlowGap), and
-// returns how many came from the ring. With SlowDisconnect a lap reports
-// lapped instead.
-func (c *conn) readRing(frames [][]byte) (out [][]byte, fromRing int, lapped bool) {
-	base := len(frames)
-	frames = append(frames, nil) // room for a gap event in front of the events
-	got, next, missed := c.sub.room.ring.Read(c.sub.next, frames[base+1:base+1])
-	c.sub.next = next
-	frames = frames[:base+1+len(got)] // got is frames[base+1:]
-	if missed == 0 {
-		copy(frames[base:], got)
-		return frames[:base+len(got)], len(got), false
-	}
-	if c.srv.opts.SlowPolicy == SlowDisconnect {
-		return frames[:base], 0, true
-	}
-	frames[base] = c.gapFrame(c.sub.room, missed)
-	return frames[:base+1+len(got)], len(got), false
-}
-
-// send writes the frames with one writev and counts them; the last fromRing
-// of them are room events, whose fan-out latency it records.
-func (c *conn) send(frames [][]byte, fromRing int) error {
-	if err := c.ws.WriteFrames(frames); err != nil {
-		return err
-	}
-	m := &c.srv.metrics
-	bytes := 0
-	for _, f := range frames {
-		bytes += len(f)
-	}
-	m.framesOut.Add(uint64(len(frames)))
-	m.bytesOut.Add(uint64(bytes))
-	m.writeCalls.Add(1)
-	if fromRing > 0 {
-		r := c.sub.room
-		now := time.Now().UnixNano()
-		mask := uint64(len(r.publishedAt) - 1)
-		for id := c.sub.next - uint64(fromRing); id < c.sub.next; id++ {
-			if at := r.publishedAt[id&mask].Load(); at > 0 && at <= now {
-				m.fanout.observe(time.Duration(now-at), 1)
-			}
-		}
-	}
-	return nil
 }

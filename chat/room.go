@@ -25,6 +25,23 @@ type room struct {
 	// Membership, guarded by Server.mu.
 	members map[*conn]struct{}
 	names   map[string]*conn // nameKey(name) → member
+
+	// The members again, split into buckets of at most bucketSize for the
+	// fan-out. The list only grows, under Server.mu; publishers read it
+	// without a lock.
+	buckets atomic.Pointer[[]*bucket]
+}
+
+// bucketSize is how many members one fan-out goroutine serves.
+const bucketSize = 256
+
+// bucket is a share of a room's members that one goroutine at a time writes
+// to after a publish: it runs through them, writing to each whatever is
+// ready, without waiting on any.
+type bucket struct {
+	pending atomic.Int64 // publishes since the last pass began; see wake
+	mu      sync.RWMutex // guards members; a pass holds it for reading
+	members []*conn
 }
 
 func newRoom(name string, capacity int) (*room, error) {
@@ -42,6 +59,75 @@ func newRoom(name string, capacity int) (*room, error) {
 		members:     make(map[*conn]struct{}),
 		names:       make(map[string]*conn),
 	}, nil
+}
+
+// addMember puts c in a bucket with room, or a new one. The caller holds
+// Server.mu.
+func (r *room) addMember(c *conn) {
+	var list []*bucket
+	if p := r.buckets.Load(); p != nil {
+		list = *p
+	}
+	for _, b := range list {
+		b.mu.Lock()
+		if len(b.members) < bucketSize {
+			c.bucket, c.bucketIdx = b, len(b.members)
+			b.members = append(b.members, c)
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+	}
+	b := &bucket{members: []*conn{c}}
+	c.bucket, c.bucketIdx = b, 0
+	grown := append(append(make([]*bucket, 0, len(list)+1), list...), b)
+	r.buckets.Store(&grown)
+}
+
+// removeMember takes c out of its bucket. The caller holds Server.mu.
+func (r *room) removeMember(c *conn) {
+	b := c.bucket
+	b.mu.Lock()
+	last := len(b.members) - 1
+	moved := b.members[last]
+	b.members[c.bucketIdx] = moved
+	moved.bucketIdx = c.bucketIdx
+	b.members[last] = nil
+	b.members = b.members[:last]
+	b.mu.Unlock()
+	c.bucket = nil
+}
+
+// wakeWriters makes sure every bucket of the room makes a pass after this
+// call: one goroutine per bucket that is not in a pass already. It costs
+// an atomic add per bucket — one per 256 members — and no lock.
+func (r *room) wakeWriters() {
+	p := r.buckets.Load()
+	if p == nil {
+		return
+	}
+	for _, b := range *p {
+		if b.pending.Add(1) == 1 {
+			go b.pass()
+		}
+	}
+}
+
+// pass notifies every member of the bucket, whose writers then write what
+// is ready for them without waiting, until no publish arrived during a
+// pass.
+func (b *bucket) pass() {
+	for {
+		n := b.pending.Load()
+		b.mu.RLock()
+		for _, c := range b.members {
+			c.notify()
+		}
+		b.mu.RUnlock()
+		if b.pending.CompareAndSwap(n, 0) {
+			return
+		}
+	}
 }
 
 // oldest returns the id of the oldest event the ring can still hold.
@@ -81,6 +167,7 @@ func (r *room) publish(e *Event) uint64 {
 	})
 	*sp = tail[:0]
 	scratchPool.Put(sp)
+	r.wakeWriters()
 	return id
 }
 

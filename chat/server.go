@@ -123,12 +123,11 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, errors.New("chat: MaxConnections must be positive")
 	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		rooms:   make(map[string]*room),
-		conns:   make(map[*conn]struct{}),
-		perIP:   make(map[string]int),
-		closing: make(chan struct{}),
+		opts:  opts,
+		log:   opts.Logger,
+		rooms: make(map[string]*room),
+		conns: make(map[*conn]struct{}),
+		perIP: make(map[string]int),
 	}
 	s.accept = wsproto.AcceptOptions{
 		ConnOptions: wsproto.ConnOptions{
@@ -349,11 +348,15 @@ func (s *Server) releaseIP(ip string) {
 // are refused with 503 from the moment it is called.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.shuttingDown {
-		s.shuttingDown = true
-		close(s.closing)
+	s.shuttingDown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(wsproto.CloseGoingAway, "server shutting down")
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -388,6 +391,7 @@ func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
 	name := uniqueName(r, want)
 	r.members[c] = struct{}{}
 	r.names[nameKey(name)] = c
+	r.addMember(c)
 	c.name, c.room = name, r
 	start := r.ring.Last() + 1
 	announce := len(r.members) <= s.opts.AnnounceLimit
@@ -408,6 +412,7 @@ func (s *Server) leave(c *conn) {
 	s.mu.Lock()
 	announce := len(r.members) <= s.opts.AnnounceLimit && len(r.members) > 1
 	delete(r.members, c)
+	r.removeMember(c)
 	if r.names[nameKey(c.name)] == c {
 		delete(r.names, nameKey(c.name))
 	}

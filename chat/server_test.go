@@ -739,3 +739,41 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	_ = url.Values{}
 }
+
+// A room larger than one fan-out bucket (256 members): every member gets
+// every event, also after members in the middle of a bucket leave.
+func TestManyMembersAcrossBuckets(t *testing.T) {
+	const members = 600
+	ts := startServer(t, chat.Options{AnnounceLimit: 1})
+	clients := make([]*testClient, members)
+	for i := range clients {
+		clients[i], _ = ts.join(t, fmt.Sprintf("name=m%d", i))
+	}
+	clients[0].send("first")
+	for i, c := range clients {
+		if e := c.nextOf(chat.TypeMessage); e.Text != "first" {
+			t.Fatalf("member %d got %+v", i, e)
+		}
+	}
+	// Members leave from the middle of each bucket, moving others around.
+	left := map[int]bool{}
+	for i := 3; i < members; i += 7 {
+		clients[i].ws.Close(wsproto.CloseNormal, "")
+		left[i] = true
+	}
+	for {
+		clients[0].send("/who")
+		if e := clients[0].nextOf(chat.TypeWho); e.Count == members-len(left) {
+			break
+		}
+	}
+	clients[1].send("second")
+	for i, c := range clients {
+		if left[i] {
+			continue
+		}
+		if e := c.nextOf(chat.TypeMessage); e.Text != "second" {
+			t.Fatalf("member %d got %+v", i, e)
+		}
+	}
+}
