@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/chat/web"
 )
 
 func main() {
@@ -133,6 +134,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	cfg.opts.Logger = log
+	cfg.opts.Web = web.Handler()
 	srv, err := chat.NewServer(cfg.opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
