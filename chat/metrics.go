@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -134,7 +135,37 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	}
 	cum += m.fanout.counts[len(latencyBounds)].Load()
 	fmt.Fprintf(cw, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", h, cum, h, time.Duration(m.fanout.sumNs.Load()).Seconds(), h, cum)
+	writeProcessMetrics(cw)
 	return cw.n, cw.err
+}
+
+// runtimeSamples are the Go runtime figures /metrics reports.
+var runtimeSamples = []struct{ name, metric, help string }{
+	{"go_goroutines", "/sched/goroutines:goroutines", "Goroutines that currently exist."},
+	{"go_heap_objects_bytes", "/memory/classes/heap/objects:bytes", "Bytes of live and not yet swept heap objects."},
+	{"go_stacks_bytes", "/memory/classes/heap/stacks:bytes", "Bytes of goroutine stacks."},
+	{"go_memory_total_bytes", "/memory/classes/total:bytes", "All memory the Go runtime has mapped."},
+}
+
+// writeProcessMetrics writes the process's goroutines, memory and CPU time,
+// under the names Prometheus client libraries use.
+func writeProcessMetrics(w io.Writer) {
+	samples := make([]metrics.Sample, len(runtimeSamples))
+	for i, r := range runtimeSamples {
+		samples[i].Name = r.metric
+	}
+	metrics.Read(samples)
+	for i, r := range runtimeSamples {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", r.name, r.help, r.name, r.name, samples[i].Value.Uint64())
+		}
+	}
+	if cpu, ok := processCPUSeconds(); ok {
+		fmt.Fprintf(w, "# HELP process_cpu_seconds_total User and system CPU time spent.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu)
+	}
+	if rss, ok := processRSSBytes(); ok {
+		fmt.Fprintf(w, "# HELP process_resident_memory_bytes Resident memory size.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %d\n", rss)
+	}
 }
 
 // countingWriter counts bytes and keeps the first error.

@@ -45,7 +45,8 @@ type Options struct {
 	PongTimeout      time.Duration // how long after a due pong a silent client is dropped; 10 s
 	WriteTimeout     time.Duration // a socket that accepts nothing this long is dropped; 10 s
 	CloseTimeout     time.Duration // how long a close handshake may take; 2 s
-	HandshakeTimeout time.Duration // bound on writing the 101 response; 10 s
+	HandshakeTimeout time.Duration // bound on reading the HTTP request (slowloris) and writing the 101 response; 10 s
+	MaxHeaderBytes   int           // request headers larger than this get 431; 16 KiB
 	ReadBufferSize   int           // per-connection read buffer; 1024
 	SendBufferBytes  int           // the kernel's send buffer per connection (SO_SNDBUF); 0 leaves the OS default
 	AllowedOrigins   []string      // origins besides the server's own that browsers may connect from
@@ -66,6 +67,7 @@ func (o *Options) setDefaults() {
 	def(&o.MessageBurst, 20)
 	def(&o.MaxConnections, 10000)
 	def(&o.ReadBufferSize, 1024)
+	def(&o.MaxHeaderBytes, 16<<10)
 	if o.MaxFrameBytes == 0 {
 		o.MaxFrameBytes = max(64<<10, 2*int64(o.MaxMessageBytes))
 	}
@@ -149,6 +151,22 @@ func NewServer(opts Options) (*Server, error) {
 	s.mux.Handle("/metrics", &s.metrics)
 	s.mux.HandleFunc("/", s.serveRoot)
 	return s, nil
+}
+
+// HTTPServer returns an http.Server for s with the limits a server facing
+// the internet needs: a client must send its request headers within
+// HandshakeTimeout (a slowloris that sends a byte at a time is cut off, and
+// holds only its own goroutine meanwhile), headers larger than
+// MaxHeaderBytes get 431, idle keep-alive connections are closed after a
+// minute. Its error log goes to the server's logger at debug level.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.HandshakeTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 }
 
 // ServeHTTP routes a request.

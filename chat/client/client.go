@@ -120,6 +120,10 @@ func (s *session) loop(ctx context.Context) error {
 			if errors.As(err, &he) && he.Status >= 400 && he.Status < 500 {
 				return fmt.Errorf("client: server refused: %d %s", he.Status, he.Reason)
 			}
+			var cve *tls.CertificateVerificationError
+			if errors.As(err, &cve) {
+				return fmt.Errorf("client: the server's certificate is not trusted (%v); -insecure accepts it, for a development server", cve.Err)
+			}
 			if s.inputEOF && time.Since(s.eofAt) > s.cfg.EchoTimeout {
 				return fmt.Errorf("client: cannot reach the server: %w", err)
 			}

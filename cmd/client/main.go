@@ -14,10 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"ringchat/chat"
 	"ringchat/chat/client"
 )
 
@@ -48,6 +51,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "client: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
 		return 2
 	}
+	if err := checkFlags(cfg); err != nil {
+		fmt.Fprintf(stderr, "client: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := client.Run(ctx, cfg); err != nil {
@@ -55,4 +62,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkFlags refuses what the server would refuse anyway, before dialling.
+func checkFlags(cfg client.Config) error {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("invalid -url %q: want ws://host:port/path or wss://…", cfg.URL)
+	}
+	if cfg.Name != "" {
+		if _, err := chat.CleanName(cfg.Name); err != nil {
+			return fmt.Errorf("invalid -name %q: %v", cfg.Name, strings.TrimPrefix(err.Error(), "chat: "))
+		}
+	}
+	if _, err := chat.CleanRoom(cfg.Room); err != nil {
+		return fmt.Errorf("invalid -room %q: %v", cfg.Room, strings.TrimPrefix(err.Error(), "chat: "))
+	}
+	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "simultaneous connections from one IP address; more get 429 (0: no limit)")
 	fs.DurationVar(&o.PingInterval, "ping-interval", 30*time.Second, "how often an idle connection is pinged")
 	fs.DurationVar(&o.PongTimeout, "pong-timeout", 10*time.Second, "how long a client may stay silent after a ping was due")
+	fs.DurationVar(&o.HandshakeTimeout, "handshake-timeout", 10*time.Second, "a client must send its request within this (a slowloris is cut off)")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "a client that accepts no bytes for this long is dropped")
 	fs.IntVar(&o.SendBufferBytes, "sndbuf", 0, "kernel send buffer per connection in `bytes` (SO_SNDBUF), bounding what a stalled client holds in the kernel (0: the OS default, autotuned)")
 	fs.StringVar(&cfg.allowOrigins, "allow-origin", "", "comma-separated `origins` besides the server's own that browsers may connect from (e.g. https://chat.example,*.example.org)")
@@ -113,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, fmt.Errorf("invalid %s %d: must be positive", name, v)
 		}
 	}
-	for name, v := range map[string]time.Duration{"-ping-interval": o.PingInterval, "-pong-timeout": o.PongTimeout, "-write-timeout": o.WriteTimeout, "-shutdown-timeout": cfg.shutdownWithin} {
+	for name, v := range map[string]time.Duration{"-handshake-timeout": o.HandshakeTimeout, "-ping-interval": o.PingInterval, "-pong-timeout": o.PongTimeout, "-write-timeout": o.WriteTimeout, "-shutdown-timeout": cfg.shutdownWithin} {
 		if v <= 0 {
 			return nil, fmt.Errorf("invalid %s %v: must be positive", name, v)
 		}
@@ -145,13 +145,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	httpSrv := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 5 * time.Second, // a client dribbling its handshake is cut off
-		MaxHeaderBytes:    16 << 10,        // larger request headers get 431
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	httpSrv := srv.HTTPServer()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

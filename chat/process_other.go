@@ -1,0 +1,7 @@
+//go:build !linux
+
+package chat
+
+func processCPUSeconds() (float64, bool) { return 0, false }
+
+func processRSSBytes() (int64, bool) { return 0, false }

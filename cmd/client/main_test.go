@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"ringchat/chat"
+)
+
+// The terminal client end to end through a pipe, as `echo hi | go run
+// ./cmd/client -name bot` runs it: it sends, waits for its message to come
+// back, and exits 0.
+func TestPipe(t *testing.T) {
+	srv, err := chat.NewServer(chat.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	})
+	var stdout, stderr bytes.Buffer
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	code := run([]string{"-url", url, "-name", "bot", "-room", "pipes"}, strings.NewReader("hi\n"), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "-- connected to #pipes as bot") || !strings.Contains(stdout.String(), "bot: hi") {
+		t.Fatalf("stdout:\n%s", stdout.String())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-url", "http//bad"}, {"-url", "ftp://127.0.0.1/"}, {"-room", "no spaces"}, {"-name", "a b"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit status %d, want 2 (stderr %q)", args, code, stderr.String())
+		}
+		if strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%v: stderr %q, want one line", args, stderr.String())
+		}
+	}
+}

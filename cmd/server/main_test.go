@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Invalid flags or values: one clear line on stderr, exit status 2
+// (CONTRACT.md, "Commands").
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-ring", "1000"}, "power of two"},
+		{[]string{"-ring", "0"}, "-ring"},
+		{[]string{"-slow", "sometimes"}, "-slow"},
+		{[]string{"-rate", "-1"}, "-rate"},
+		{[]string{"-addr", "nonsense"}, "-addr"},
+		{[]string{"-tls-cert", "c.pem"}, "go together"},
+		{[]string{"-ping-interval", "0s"}, "-ping-interval"},
+		{[]string{"-log-level", "loud"}, "log-level"},
+		{[]string{"-no-such-flag"}, "no-such-flag"},
+		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"-max-message", "5000", "-max-frame", "1000"}, "MaxMessageBytes"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(tt.args, &stderr); code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			out := stderr.String()
+			if strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "server: ") || !strings.Contains(out, tt.want) {
+				t.Errorf("stderr %q: want one line starting \"server: \" mentioning %q", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-h"}, &stderr); code != 0 {
+		t.Errorf("-h: exit status %d, want 0", code)
+	}
+	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns"} {
+		if !strings.Contains(stderr.String(), flag) {
+			t.Errorf("-h does not mention %s", flag)
+		}
+	}
+}
