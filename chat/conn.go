@@ -31,8 +31,10 @@ type conn struct {
 	name          string
 	room          *room
 	limiter       tokenBucket
-	refused       int // messages refused in a row by the rate limit
+	refused       int  // messages refused in a row by the rate limit
+	closing       bool // a close was asked for: further messages are dropped
 	deadlineSetAt time.Time
+	ip            string
 
 	// The room's fan-out list this connection is in, and where; under
 	// bucket.mu.
@@ -49,9 +51,8 @@ type conn struct {
 	// pending counts the notifications since the writer last found nothing
 	// to do; the notification that raises it from 0 runs the writer. While
 	// it is above 0, exactly one goroutine is the writer (see notify).
-	pending   atomic.Int64
-	pingTimer *time.Timer
-	sentCode  atomic.Uint32 // the close code this side sent, for /metrics
+	pending  atomic.Int64
+	sentCode atomic.Uint32 // the close code this side sent, for /metrics
 
 	// Owned by the writer.
 	sub   subscription
@@ -71,36 +72,56 @@ type move struct {
 	frames [][]byte
 }
 
-func newConn(s *Server, ws *wsproto.Conn) *conn {
+func newConn(s *Server, ws *wsproto.Conn, ip string) *conn {
 	return &conn{
 		srv:     s,
 		ws:      ws,
+		ip:      ip,
 		limiter: newTokenBucket(s.opts.MessageRate, s.opts.MessageBurst, time.Now()),
 	}
 }
 
-// run serves the connection until it ends.
-func (c *conn) run(q chatQuery) {
+// start puts the connection in its room and queues its welcome. It runs on
+// the HTTP handler's goroutine; the reading goroutine starts after it.
+func (c *conn) start(q chatQuery) error {
 	r, start, err := c.srv.enter(c, q.room, q.name)
 	if err != nil {
-		c.ws.Close(wsproto.CloseInternalError, "cannot open the room")
-		return
+		return err
 	}
 	first := c.resume(r, start, q)
 	c.mu.Lock()
 	c.moveTo = &first
 	c.mu.Unlock()
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
-
 	c.ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
 	c.refreshDeadline(time.Now())
-	c.pingTimer = time.AfterFunc(c.srv.opts.PingInterval, c.pingTick)
+	c.srv.startKeepalive()
 	c.wake() // the welcome
-	err = c.readLoop()
-	// The connection is closed now: the read side ends only when it is.
-	c.pingTimer.Stop()
-	c.srv.leave(c)
+	return nil
+}
 
+// read is the connection's reading goroutine: it waits for the next
+// message, holding no buffer, and handles it. Then it hands the reading to a
+// fresh goroutine and ends, leaving behind the stack that handling the
+// message grew: an idle connection thus waits on the smallest stack the
+// runtime gives, which is most of what it costs. When the connection ends,
+// the last reading goroutine cleans up.
+func (c *conn) read() {
+	if err := c.ws.WaitReadable(); err != nil {
+		c.end(err)
+		return
+	}
+	if err := c.readMessage(); err != nil {
+		c.end(err)
+		return
+	}
+	go c.read()
+}
+
+// end cleans up after the connection, which is closed: the read side ends
+// only when it is.
+func (c *conn) end(err error) {
+	c.srv.leave(c)
 	code := wsproto.CloseCode(c.sentCode.Load())
 	if code == 0 {
 		code = wsproto.CloseStatus(err)
@@ -110,14 +131,7 @@ func (c *conn) run(q chatQuery) {
 	}
 	c.srv.metrics.countClose(uint16(code))
 	c.srv.log.Debug("disconnected", "name", c.name, "code", int(code), "err", err)
-}
-
-// pingTick runs when the keepalive timer fires: the writer sends a ping.
-func (c *conn) pingTick() {
-	c.mu.Lock()
-	c.pingDue = true
-	c.mu.Unlock()
-	c.wake()
+	c.srv.ended(c)
 }
 
 // resume decides where a new connection starts reading its room: from now,
@@ -150,53 +164,49 @@ func (c *conn) gapFrame(r *room, missed uint64) []byte {
 	return directFrame(&Event{Type: TypeGap, Room: r.name, Missed: missed})
 }
 
-// readLoop reads the client's frames until the connection ends, and returns
-// why it ended.
-func (c *conn) readLoop() error {
-	closing := false
-	for {
-		// Park without a buffer; take one only when a message arrives.
-		if err := c.ws.WaitReadable(); err != nil {
-			return err
-		}
-		bp := messagePool.Get().(*[]byte)
-		op, msg, err := c.ws.ReadMessage((*bp)[:0])
-		if err != nil {
-			messagePool.Put(bp)
-			var pe *wsproto.ProtocolError
-			if errors.As(err, &pe) {
-				c.sentCode.CompareAndSwap(0, uint32(pe.Code))
-			}
-			return err
-		}
-		now := time.Now()
-		c.refreshDeadline(now)
-		c.srv.metrics.messagesIn.Add(1)
-		c.srv.metrics.bytesIn.Add(uint64(len(msg)))
-		switch {
-		case closing:
-			// A close is on its way: what the client still sends is dropped.
-		case op == wsproto.OpBinary:
-			c.closeWith(wsproto.CloseUnsupportedData, "binary messages are not supported")
-			closing = true
-		case !c.limiter.allow(now):
-			c.srv.metrics.rateLimited.Add(1)
-			c.refused++
-			if c.refused > c.srv.opts.MessageBurst {
-				c.closeWith(wsproto.ClosePolicyViolation, "rate limit exceeded")
-				closing = true
-			} else if c.refused == 1 {
-				closing = !c.reply(&Event{Type: TypeError, Text: fmt.Sprintf("slow down: at most %g messages per second; message dropped", c.srv.opts.MessageRate)})
-			}
-		default:
-			c.refused = 0
-			closing = !c.handle(string(msg))
-		}
-		if cap(msg) <= 2*messageBufferSize {
-			*bp = msg[:0]
+// readMessage reads the client's next frame and acts on it. An error ends
+// the connection.
+func (c *conn) readMessage() error {
+	bp := messagePool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 2*messageBufferSize {
+			*bp = (*bp)[:0]
 			messagePool.Put(bp)
 		}
+	}()
+	op, msg, err := c.ws.ReadMessage((*bp)[:0])
+	*bp = msg
+	if err != nil {
+		var pe *wsproto.ProtocolError
+		if errors.As(err, &pe) {
+			c.sentCode.CompareAndSwap(0, uint32(pe.Code))
+		}
+		return err
 	}
+	now := time.Now()
+	c.refreshDeadline(now)
+	c.srv.metrics.messagesIn.Add(1)
+	c.srv.metrics.bytesIn.Add(uint64(len(msg)))
+	switch {
+	case c.closing:
+		// A close is on its way: what the client still sends is dropped.
+	case op == wsproto.OpBinary:
+		c.closeWith(wsproto.CloseUnsupportedData, "binary messages are not supported")
+		c.closing = true
+	case !c.limiter.allow(now):
+		c.srv.metrics.rateLimited.Add(1)
+		c.refused++
+		if c.refused > c.srv.opts.MessageBurst {
+			c.closeWith(wsproto.ClosePolicyViolation, "rate limit exceeded")
+			c.closing = true
+		} else if c.refused == 1 {
+			c.closing = !c.reply(&Event{Type: TypeError, Text: fmt.Sprintf("slow down: at most %g messages per second; message dropped", c.srv.opts.MessageRate)})
+		}
+	default:
+		c.refused = 0
+		c.closing = !c.handle(string(msg))
+	}
+	return nil
 }
 
 // messageBufferSize is the size of the pooled buffers messages are read into.

@@ -108,8 +108,12 @@ type Server struct {
 	perIP map[string]int
 
 	shuttingDown bool           // set once by Shutdown, under mu
-	closing      chan struct{}  // closed by Shutdown: writers send 1001
 	wg           sync.WaitGroup // one per admitted connection attempt
+
+	keepaliveOnce    sync.Once
+	keepaliveStarted atomic.Bool
+	stopKeepalive    chan struct{}
+	keepaliveDone    chan struct{}
 }
 
 // NewServer returns a server with opts, after checking them.
@@ -130,6 +134,9 @@ func NewServer(opts Options) (*Server, error) {
 		rooms: make(map[string]*room),
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]int),
+
+		stopKeepalive: make(chan struct{}),
+		keepaliveDone: make(chan struct{}),
 	}
 	s.accept = wsproto.AcceptOptions{
 		ConnOptions: wsproto.ConnOptions{
@@ -206,15 +213,19 @@ func parseChatQuery(r *http.Request) (chatQuery, error) {
 	v := r.URL.Query()
 	q := chatQuery{room: "lobby", epoch: v.Get("epoch")}
 	var err error
+	// The names are cloned: as substrings of the request line, they would
+	// keep all of it alive as long as the connection.
 	if n := v.Get("name"); n != "" {
 		if q.name, err = CleanName(n); err != nil {
 			return q, err
 		}
+		q.name = strings.Clone(q.name)
 	}
 	if rm := v.Get("room"); rm != "" {
 		if q.room, err = CleanRoom(rm); err != nil {
 			return q, err
 		}
+		q.room = strings.Clone(q.room)
 	}
 	if s := v.Get("since"); s != "" {
 		if q.since, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -272,23 +283,30 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 			tc.SetWriteBuffer(s.opts.SendBufferBytes)
 		}
 	}
-	c := newConn(s, ws)
+	c := newConn(s, ws, ip)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.metrics.connections.Add(1)
 	s.metrics.connectionsTotal.Add(1)
-	// The connection runs in a goroutine of its own, and this handler
-	// returns: net/http's goroutine, with its grown stack, request and
-	// buffers, is then freed instead of living as long as the connection.
-	go func() {
-		c.run(q)
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.metrics.connections.Add(-1)
-		s.release(ip)
-	}()
+	if err := c.start(q); err != nil {
+		ws.Close(wsproto.CloseInternalError, "cannot open the room")
+		s.ended(c)
+		return
+	}
+	// Reading goes on in a goroutine of its own, and this handler returns:
+	// net/http's goroutine, with its grown stack, request and buffers, is
+	// then freed instead of living as long as the connection.
+	go c.read()
+}
+
+// ended forgets a connection that has ended.
+func (s *Server) ended(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.metrics.connections.Add(-1)
+	s.release(c.ip)
 }
 
 // release undoes admit once a connection attempt is over.
@@ -366,6 +384,9 @@ func (s *Server) releaseIP(ip string) {
 // are refused with 503 from the moment it is called.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.shuttingDown {
+		close(s.stopKeepalive)
+	}
 	s.shuttingDown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -374,6 +395,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.closeWith(wsproto.CloseGoingAway, "server shutting down")
+	}
+	if s.keepaliveStarted.Load() {
+		<-s.keepaliveDone
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -389,6 +413,44 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	<-done
 	return ctx.Err()
+}
+
+// startKeepalive starts the keepalive sweep, once: every PingInterval it
+// makes every connection's writer send a ping. One goroutine and one ticker
+// for the whole server, rather than a timer per connection: an idle
+// connection costs nothing for its keepalive but its share of a sweep.
+func (s *Server) startKeepalive() {
+	s.keepaliveOnce.Do(func() {
+		s.keepaliveStarted.Store(true)
+		go s.keepalive()
+	})
+}
+
+func (s *Server) keepalive() {
+	defer close(s.keepaliveDone)
+	t := time.NewTicker(s.opts.PingInterval)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-t.C:
+		case <-s.stopKeepalive:
+			return
+		}
+		s.mu.Lock()
+		conns = conns[:0]
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.mu.Lock()
+			c.pingDue = true
+			c.mu.Unlock()
+			c.notify()
+		}
+		clear(conns)
+	}
 }
 
 // enter adds c to the room called name under the display name it wants, made

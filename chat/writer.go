@@ -11,8 +11,8 @@ import (
 //
 // A connection has no writing goroutine of its own. Whoever has news for it
 // calls notify (the fan-out goroutine of its room's bucket after a publish)
-// or wake (its reading goroutine after queueing a reply, its keepalive
-// timer, the server at shutdown). Both raise the connection's pending count,
+// or wake (its reading goroutine after queueing a reply, the server at
+// shutdown); the keepalive sweep calls notify too. Both raise the connection's pending count,
 // and the call that raises it from 0 makes a writer — on the calling
 // goroutine for notify, on a new one for wake: it makes
 // passes — mail first, then every ready event from the ring at the
@@ -118,7 +118,6 @@ func (c *conn) pass(blocking bool) passResult {
 	frames, closeReq, ping := c.takeMail(*bp)
 	if ping {
 		frames = append(frames, pingFrame)
-		c.pingTimer.Reset(c.srv.opts.PingInterval)
 	}
 	frames, fromRing, full, lapped := c.readRing(frames)
 	if lapped {
@@ -141,7 +140,7 @@ func (c *conn) pass(blocking bool) passResult {
 		c.count(frames, fromRing)
 	}
 	putBatch(bp)
-	if isClosed(c.ws) {
+	if c.ws.Closed() {
 		return passEnded
 	}
 	if closeReq != nil {
@@ -166,16 +165,6 @@ func (c *conn) tryWrite(frames [][]byte, fromRing int) bool {
 		c.count(frames, fromRing)
 	}
 	return ok
-}
-
-// isClosed reports whether ws's connection is closed.
-func isClosed(ws *wsproto.Conn) bool {
-	select {
-	case <-ws.Done():
-		return true
-	default:
-		return false
-	}
 }
 
 func putBatch(bp *[][]byte) {

@@ -335,6 +335,12 @@ func TestSteadyStateAllocs(t *testing.T) {
 		}
 	})
 	t.Run("server ReadMessage with pings answered", func(t *testing.T) {
+		if raceEnabled() {
+			// Answering a ping takes a buffer from a sync.Pool, which under
+			// the race detector drops a share of what is put back, on
+			// purpose. make test runs this test without -race too.
+			t.Skip("sync.Pool allocates at random under -race")
+		}
 		m := frameMaker{mask: true}
 		stream := append(m.frame(true, wsproto.OpPing, []byte("keepalive")), m.frame(true, wsproto.OpBinary, payload)...)
 		c := wsproto.NewConnForTest(&replayConn{data: stream}, true, nil, nil)

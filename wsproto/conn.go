@@ -91,7 +91,6 @@ type Conn struct {
 	msgOp       Opcode // OpText or OpBinary while a message is open, else 0
 	msgLen      int64  // payload bytes declared so far by the open message's frames
 	msgUTF8     utf8Validator
-	ctrl        [maxControlPayload]byte // payload of the control frame being handled
 	msgReader   messageReader
 	pingHandler func(payload []byte) error
 	pongHandler func(payload []byte) error
@@ -99,7 +98,6 @@ type Conn struct {
 	// The write side, guarded by wmu.
 	wmu             sync.Mutex
 	closeSent       bool
-	wctrl           [MaxHeaderSize + maxControlPayload]byte
 	whdr            [MaxHeaderSize]byte
 	wbuf            []byte // MaxHeaderSize of headroom, then WriteBufferSize of payload
 	writeBufferSize int
@@ -110,7 +108,9 @@ type Conn struct {
 	writeNow        func(fd uintptr) bool // c.writeNowCallback, bound once
 
 	closeOnce     sync.Once
-	closed        chan struct{}
+	doneMu        sync.Mutex
+	done          chan struct{} // made by the first Done call
+	isClosed      atomic.Bool
 	closeReceived atomic.Bool // a valid close frame arrived from the peer
 }
 
@@ -129,7 +129,6 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 		writeTimeout:    opts.WriteTimeout,
 		readLimit:       opts.MaxMessageSize,
 		writeBufferSize: opts.WriteBufferSize,
-		closed:          make(chan struct{}),
 	}
 	if c.closeTimeout <= 0 {
 		c.closeTimeout = DefaultCloseTimeout
@@ -202,8 +201,22 @@ func (c *Conn) SetPingHandler(h func(payload []byte) error) { c.pingHandler = h 
 func (c *Conn) SetPongHandler(h func(payload []byte) error) { c.pongHandler = h }
 
 // Done returns a channel that is closed when the underlying connection has
-// been closed, by either side, for any reason.
-func (c *Conn) Done() <-chan struct{} { return c.closed }
+// been closed, by either side, for any reason. (The channel is made on the
+// first call: a connection nobody waits on does not carry one.)
+func (c *Conn) Done() <-chan struct{} {
+	c.doneMu.Lock()
+	defer c.doneMu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.isClosed.Load() {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+// Closed reports whether the underlying connection has been closed.
+func (c *Conn) Closed() bool { return c.isClosed.Load() }
 
 // CloseNow closes the underlying connection at once, without a close
 // handshake. It is safe to call more than once and from any goroutine.
@@ -211,7 +224,12 @@ func (c *Conn) CloseNow() error {
 	var err error
 	c.closeOnce.Do(func() {
 		err = c.netConn.Close()
-		close(c.closed)
+		c.doneMu.Lock()
+		c.isClosed.Store(true)
+		if c.done != nil {
+			close(c.done)
+		}
+		c.doneMu.Unlock()
 	})
 	return err
 }
@@ -254,3 +272,11 @@ func (c *Conn) releaseReadBuffer() {
 	c.rbuf, c.rbufp = nil, nil
 	c.rpos, c.rend = 0, 0
 }
+
+// controlBuffer holds one control frame: its header and up to 125 bytes.
+type controlBuffer [MaxHeaderSize + maxControlPayload]byte
+
+// controlPool holds the buffers control frames are read, built and written
+// in, and that a discarded payload passes through: a connection needs one
+// only for a moment, now and then.
+var controlPool = sync.Pool{New: func() any { return new(controlBuffer) }}

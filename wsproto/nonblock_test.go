@@ -164,3 +164,23 @@ func TestWaitReadable(t *testing.T) {
 		}
 	})
 }
+
+// Done is made on demand, before or after the connection closes.
+func TestDoneAndClosed(t *testing.T) {
+	c, _ := newPair(t, true, nil)
+	before := c.Done()
+	if c.Closed() {
+		t.Fatal("Closed before CloseNow")
+	}
+	c.CloseNow()
+	for _, ch := range []<-chan struct{}{before, c.Done()} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("Done not closed after CloseNow")
+		}
+	}
+	if !c.Closed() {
+		t.Fatal("not Closed after CloseNow")
+	}
+}

@@ -105,9 +105,11 @@ func (c *Conn) startMessage() error {
 
 // discardMessage reads the rest of the open message and drops it.
 func (c *Conn) discardMessage() error {
+	buf := controlPool.Get().(*controlBuffer)
+	defer controlPool.Put(buf)
 	for {
 		for c.frameLeft > 0 {
-			if _, err := c.readPayload(c.ctrl[:]); err != nil {
+			if _, err := c.readPayload(buf[:]); err != nil {
 				return err
 			}
 		}
@@ -232,7 +234,9 @@ func (c *Conn) checkHeader(h Header) error {
 // handleControl reads the payload of a control frame and acts on it: a ping
 // is answered, a pong reported, a close answered and the connection ended.
 func (c *Conn) handleControl(h Header) error {
-	p := c.ctrl[:h.Length]
+	buf := controlPool.Get().(*controlBuffer)
+	defer controlPool.Put(buf)
+	p := buf[:h.Length]
 	if err := c.readFull(p); err != nil {
 		return err
 	}
@@ -388,9 +392,11 @@ func (c *Conn) finish(drain bool) {
 			_ = cw.CloseWrite()
 		}
 		_ = c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		buf := controlPool.Get().(*controlBuffer)
+		defer controlPool.Put(buf)
 		const maxDrain = 1 << 20
 		for total := 0; total < maxDrain; {
-			n, err := c.netConn.Read(c.ctrl[:])
+			n, err := c.netConn.Read(buf[:])
 			total += n
 			if err != nil {
 				break

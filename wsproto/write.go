@@ -160,7 +160,7 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	t := time.NewTimer(c.closeTimeout)
 	defer t.Stop()
 	select {
-	case <-c.closed:
+	case <-c.Done():
 		if c.closeReceived.Load() {
 			return nil
 		}
@@ -199,15 +199,17 @@ func (c *Conn) writeControl(op Opcode, payload []byte) error {
 	return c.writeControlLocked(op, payload)
 }
 
-// writeControlLocked builds a control frame in the connection's own small
-// buffer and writes it with one call. The caller holds wmu.
+// writeControlLocked builds a control frame in a pooled buffer and writes
+// it with one call. The caller holds wmu.
 func (c *Conn) writeControlLocked(op Opcode, payload []byte) error {
 	h := Header{Fin: true, Opcode: op, Length: int64(len(payload))}
 	if !c.server {
 		h.Masked = true
 		h.MaskKey = newMaskKey()
 	}
-	b := AppendHeader(c.wctrl[:0], h)
+	buf := controlPool.Get().(*controlBuffer)
+	defer controlPool.Put(buf)
+	b := AppendHeader(buf[:0], h)
 	start := len(b)
 	b = append(b, payload...)
 	if h.Masked {
