@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,14 @@ import (
 )
 
 func main() {
+	// Most of the server's heap is small structures that live as long as a
+	// connection. Half the default GC target keeps 10,000 idle connections
+	// at about 5.4 KiB of RSS each instead of 6.0, for about 1% more CPU
+	// per delivery (alternating runs, loadtest, 10,000 clients). GOGC in
+	// the environment still decides when it is set.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
