@@ -7,13 +7,13 @@ ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 4s
 BIN      := bin
 
-.PHONY: run-server test vet build bench fuzz fuzz-short clean
+.PHONY: run-server test test-web vet build bench fuzz fuzz-short clean
 
 ## run-server: build and run the chat server on $(ADDR)
 run-server:
 	$(GO) run ./cmd/server -addr $(ADDR)
 
-## build: build the server, client and load tester into bin/
+## build: build the server, client, load tester and bench driver into bin/
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
@@ -22,10 +22,18 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
-## test: everything CI checks — vet, the race-enabled tests, short fuzz runs
+## test: everything CI checks — vet, the race-enabled tests, the allocation
+## checks (which the race detector's sync.Pool would spoil), short fuzz runs,
+## and the web page in a real browser
 test: vet
 	$(GO) test -race ./...
+	$(GO) test -run 'Allocs' ./...
 	$(MAKE) fuzz-short
+	$(MAKE) test-web
+
+## test-web: the web page's end-to-end test in headless Chromium (installs chromium and playwright-core)
+test-web:
+	bash chat/web/e2e/run.sh
 
 ## fuzz-short: every fuzz target for $(FUZZTIME)
 fuzz-short:
@@ -42,7 +50,7 @@ fuzz:
 
 ## bench: the load-test matrix against a fresh server; rewrites BENCHMARKS.md
 bench: build
-	@echo "make bench: not wired yet"; exit 1
+	$(BIN)/bench -server $(BIN)/server -loadtest $(BIN)/loadtest -go $(GO) -out BENCHMARKS.md -save $(BIN)/bench-results
 
 clean:
 	rm -rf $(BIN)

@@ -109,4 +109,17 @@
 // it shows the floor that the kernel, loopback TCP and the generator
 // impose; cmd/loadtest -floor starts it in a child process so that its CPU
 // and memory are measured apart.
+//
+// # make bench
+//
+// RunBench (cmd/bench, run by make bench) runs a matrix of rows
+// (DefaultBenchRows), each against a fresh server process that
+// StartProcess starts on a free loopback port and Process.Stop ends with
+// SIGTERM: the chat server, or the floor server at the same load right
+// after it, so that their ratios compare like with like. Then RunGoBench
+// runs go test -bench over wsproto and chat, one package at a time, and
+// ParseGoBench takes the median of every figure. The whole run keeps to
+// BenchConfig.Budget. BenchReport.Regions renders the tables and
+// WriteBenchmarks puts them into the marked regions of BENCHMARKS.md
+// (RewriteRegions), leaving the prose around them alone.
 package loadtest

@@ -13,6 +13,9 @@ import (
 // server or their connections outlive the tests: every Run must clean up
 // after itself.
 func TestMain(m *testing.M) {
+	if h := os.Getenv(helperEnv); h != "" {
+		os.Exit(runHelper(h, os.Args[1:])) // a child process of a test
+	}
 	code := m.Run()
 	if code == 0 {
 		if err := checkGoroutines(); err != nil {

@@ -1,0 +1,392 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// BenchTarget names the kind of server a BenchRow runs against.
+type BenchTarget string
+
+// The targets of a BenchRow.
+const (
+	TargetServer BenchTarget = "server" // the chat server, BenchConfig.Server
+	TargetFloor  BenchTarget = "floor"  // the raw floor server, BenchConfig.Floor
+)
+
+// BenchRow is one run of the make bench matrix.
+type BenchRow struct {
+	Target  BenchTarget `json:"target"`
+	Clients int         `json:"clients"`
+	Senders int         `json:"senders"`
+	Rooms   int         `json:"rooms"`
+	Rate    float64     `json:"rate"` // messages per second, all senders together
+}
+
+// String describes the row in a few words.
+func (r BenchRow) String() string {
+	clients := fmt.Sprint(r.Clients)
+	if r.Rooms > 1 {
+		clients = fmt.Sprintf("%d rooms × %d", r.Rooms, r.Clients/r.Rooms)
+	}
+	return fmt.Sprintf("%s: %s clients, %d sender(s), %g msg/s", r.Target, clients, r.Senders, r.Rate)
+}
+
+// DefaultBenchRows is the matrix of make bench: the chat server at 1,000,
+// 5,000 and 10,000 clients with one sender, each beside the floor server
+// at the same load (so that the two see the same state of a drifting
+// machine), then ten senders in one room and ten senders in ten rooms.
+func DefaultBenchRows() []BenchRow {
+	return []BenchRow{
+		{TargetServer, 1000, 1, 1, 20},
+		{TargetFloor, 1000, 1, 1, 20},
+		{TargetServer, 5000, 1, 1, 10},
+		{TargetFloor, 5000, 1, 1, 10},
+		{TargetServer, 10000, 1, 1, 5},
+		{TargetFloor, 10000, 1, 1, 5},
+		{TargetServer, 1000, 10, 1, 200},
+		{TargetServer, 5000, 10, 10, 200},
+	}
+}
+
+// ScaleBenchRows returns rows with the clients multiplied by f (0 < f <= 1),
+// for a quick try of the matrix: at least two clients per room and one per
+// sender.
+func ScaleBenchRows(rows []BenchRow, f float64) []BenchRow {
+	out := make([]BenchRow, len(rows))
+	for i, r := range rows {
+		r.Clients = max(int(float64(r.Clients)*f), 2*r.Rooms, r.Senders)
+		out[i] = r
+	}
+	return out
+}
+
+// BenchConfig describes a make bench run: the matrix of load runs, each
+// against a freshly started server process, and the go test benchmarks.
+type BenchConfig struct {
+	// Server and Floor start the chat server and the floor server (see
+	// FloorServer; cmd/loadtest -floor-serve) as child processes.
+	Server, Floor ProcessSpec
+	Rows          []BenchRow
+
+	// Of every row, as in Config.
+	Duration       time.Duration
+	Size           int
+	Ramp           float64
+	ConnectTimeout time.Duration
+	Retries        int
+	Drain          time.Duration
+	// Pause between rows, for the sockets of the previous one to close.
+	Pause time.Duration
+
+	// GoBench are the go test benchmarks, run after the matrix. Its Timeout
+	// is reserved for them out of Budget.
+	GoBench GoBenchConfig
+
+	// Budget bounds the whole of RunBench: the matrix stops (and later rows
+	// are skipped) when only GoBench.Timeout is left, and the go test run
+	// gets what remains.
+	Budget time.Duration
+
+	// Log receives a line at the start and end of every step, progress
+	// lines while a row runs, and go test's output; nil discards them.
+	Log io.Writer
+}
+
+// DefaultBenchConfig returns the make bench configuration without the
+// commands that start the servers: 10 s of sending per row, 100-byte
+// messages, go test -count 5 -benchtime 200ms of ./wsproto/ and ./chat/,
+// everything within 4m20s.
+func DefaultBenchConfig() BenchConfig {
+	return BenchConfig{
+		Rows:           DefaultBenchRows(),
+		Duration:       10 * time.Second,
+		Size:           100,
+		Ramp:           5000,
+		ConnectTimeout: 10 * time.Second,
+		Retries:        3,
+		Drain:          10 * time.Second,
+		Pause:          time.Second,
+		GoBench: GoBenchConfig{
+			Packages:  []string{"./wsproto/", "./chat/"},
+			Count:     5,
+			Benchtime: "200ms",
+			Timeout:   100 * time.Second,
+		},
+		Budget: 260 * time.Second,
+	}
+}
+
+// BenchReport is what RunBench measured.
+type BenchReport struct {
+	Started  time.Time   `json:"started"`
+	ElapsedS float64     `json:"elapsed_s"`
+	Machine  MachineInfo `json:"machine"`
+	// Command is how the run was started (set by the caller).
+	Command     string         `json:"command"`
+	ServerArgs  []string       `json:"server_args"`
+	FloorArgs   []string       `json:"floor_args"`
+	Config      ResultConfig   `json:"config"` // the settings common to every row
+	Rows        []BenchRowRun  `json:"rows"`
+	GoBench     *GoBenchResult `json:"go_bench,omitempty"`
+	Interrupted bool           `json:"interrupted"`
+}
+
+// BenchRowRun is one row's outcome.
+type BenchRowRun struct {
+	Row BenchRow `json:"row"`
+	// Result is nil when the row did not run; Skipped or Error says why.
+	Result  *Result `json:"result,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	// ServerStop says how stopping the server went wrong, if it did.
+	ServerStop string `json:"server_stop,omitempty"`
+	// FileLimit is the server process's soft RLIMIT_NOFILE.
+	FileLimit uint64  `json:"file_limit"`
+	ElapsedS  float64 `json:"elapsed_s"`
+}
+
+// RunBench runs every row of cfg against a freshly started server process,
+// stopping it after the row, then the go test benchmarks. It returns when
+// done, when ctx is cancelled (then Interrupted is set and the go test
+// benchmarks are not run), or when the budget is spent. Every process it
+// starts has ended when it returns. The error joins the problems met:
+// servers that would not start or stop cleanly, failed runs and go test
+// failures; the report holds whatever was measured.
+func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
+	start := time.Now()
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(logw, "bench: "+format+"\n", args...) }
+	rep := BenchReport{
+		Started:    start,
+		Machine:    ReadMachineInfo(),
+		ServerArgs: cfg.Server.Args,
+		FloorArgs:  cfg.Floor.Args,
+		Config: ResultConfig{
+			DurationS: cfg.Duration.Seconds(), Size: cfg.Size, Ramp: cfg.Ramp, DrainS: cfg.Drain.Seconds(),
+		},
+	}
+	deadline := start.Add(cfg.Budget)
+	matrixCtx, cancel := context.WithDeadline(ctx, deadline.Add(-cfg.GoBench.Timeout))
+	defer cancel()
+
+	var errs []error
+	for i, row := range cfg.Rows {
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+			break
+		}
+		label := fmt.Sprintf("row %d/%d (%s)", i+1, len(cfg.Rows), row)
+		run := BenchRowRun{Row: row}
+		if left, need := time.Until(deadline.Add(-cfg.GoBench.Timeout)), estimateRow(cfg, row); left < need {
+			run.Skipped = fmt.Sprintf("time budget: %.0fs left for the matrix, the row needs about %.0fs", left.Seconds(), need.Seconds())
+			logf("%s skipped: %s", label, run.Skipped)
+			rep.Rows = append(rep.Rows, run)
+			continue
+		}
+		if i > 0 && cfg.Pause > 0 {
+			sleepCtx(matrixCtx, cfg.Pause)
+		}
+		logf("%s starting", label)
+		err := runRow(matrixCtx, cfg, &run, logw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", label, err))
+		}
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+		}
+		if res := run.Result; res != nil {
+			logf("%s done in %.1fs: delivered %d of %d, lost %d, p99 %s%s", label, run.ElapsedS,
+				res.Messages.Delivered, res.Messages.Expected, res.Messages.Lost, msDur(res.Latency.P99Ms), limitNote(res))
+		} else {
+			logf("%s failed: %s", label, run.Error)
+		}
+		rep.Rows = append(rep.Rows, run)
+	}
+
+	if !rep.Interrupted && len(cfg.GoBench.Packages) > 0 {
+		gb := cfg.GoBench
+		gb.Timeout = time.Until(deadline)
+		logf("go test benchmarks (%s left)", gb.Timeout.Round(time.Second))
+		if gb.Timeout < 5*time.Second {
+			res := GoBenchResult{Command: "(not run)", Failures: []string{"no time left in the budget for go test"}}
+			rep.GoBench = &res
+		} else {
+			res, err := RunGoBench(ctx, gb, logw)
+			rep.GoBench = &res
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+		}
+	}
+	rep.Machine.LoadAfter = readLoadAvg("/proc")
+	rep.ElapsedS = time.Since(start).Seconds()
+	return rep, errors.Join(errs...)
+}
+
+// runRow starts the row's server, runs the load against it and stops it.
+func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writer) error {
+	began := time.Now()
+	defer func() { run.ElapsedS = time.Since(began).Seconds() }()
+	// What the previous row left behind is collected now, not while this
+	// row measures the generator's CPU.
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	spec := cfg.Server
+	if run.Row.Target == TargetFloor {
+		spec = cfg.Floor
+	}
+	p, err := StartProcess(ctx, spec)
+	if err != nil {
+		run.Error = err.Error()
+		return err
+	}
+	defer func() {
+		if err := p.Stop(); err != nil {
+			run.ServerStop = err.Error()
+		}
+	}()
+	run.FileLimit, _ = p.FileLimit()
+
+	lc := DefaultConfig()
+	lc.URL = p.URL
+	lc.ServerPID = p.Pid()
+	lc.Clients, lc.Senders, lc.Rooms, lc.Rate = run.Row.Clients, run.Row.Senders, run.Row.Rooms, run.Row.Rate
+	lc.Duration, lc.Size, lc.Ramp = cfg.Duration, cfg.Size, cfg.Ramp
+	lc.ConnectTimeout, lc.Retries, lc.Drain = cfg.ConnectTimeout, cfg.Retries, cfg.Drain
+	if logw != io.Discard {
+		prefix := fmt.Sprintf("  %-6s %6d ", run.Row.Target, run.Row.Clients)
+		lc.Progress = func(pr Progress) { fmt.Fprintln(logw, prefix+pr.String()) }
+	}
+	if run.FileLimit != 0 && uint64(lc.Clients)+64 > run.FileLimit {
+		err := fmt.Errorf("the server's open-file limit %d is too low for %d clients", run.FileLimit, lc.Clients)
+		run.Error = err.Error()
+		return err
+	}
+	res, err := Run(ctx, lc)
+	if err != nil && errors.Is(err, ErrInvalidConfig) {
+		run.Error = err.Error()
+		return err
+	}
+	run.Result = &res
+	if err != nil {
+		run.Error = err.Error()
+	}
+	if stopErr := p.Stop(); stopErr != nil {
+		run.ServerStop = stopErr.Error()
+		err = errors.Join(err, stopErr)
+	}
+	return err
+}
+
+// estimateRow is about how long a row takes when all goes well: connecting
+// at the ramp rate (at worst a few thousand handshakes a second here),
+// sending, a drain of a second or two, closing, and starting and stopping
+// the server.
+func estimateRow(cfg BenchConfig, row BenchRow) time.Duration {
+	rate := min(cfg.Ramp, 2500)
+	connect := time.Duration(float64(row.Clients) / rate * float64(time.Second))
+	return connect + cfg.Duration + cfg.Pause + 4*time.Second
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// limitNote says, for a log line, what other than the server limited res.
+func limitNote(res *Result) string {
+	var notes []string
+	if res.Generator.Bottleneck {
+		notes = append(notes, "GENERATOR BOTTLENECK")
+	}
+	if res.Generator.MachineBusySend >= 0.9 {
+		notes = append(notes, fmt.Sprintf("machine %.0f%% busy", 100*res.Generator.MachineBusySend))
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(notes, ", ") + "]"
+}
+
+// MachineInfo describes the machine a report was measured on.
+type MachineInfo struct {
+	CPUModel    string `json:"cpu_model"`
+	CPUs        int    `json:"cpus"`   // online CPUs in /proc/stat
+	Usable      int    `json:"usable"` // CPUs this process may use
+	MemoryBytes uint64 `json:"memory_bytes"`
+	Kernel      string `json:"kernel"`
+	GoVersion   string `json:"go_version"` // of the generator; make bench builds all with one toolchain
+	OS          string `json:"os"`
+	LoadBefore  string `json:"load_before"` // /proc/loadavg's 1, 5 and 15 minute averages
+	LoadAfter   string `json:"load_after"`
+}
+
+// ReadMachineInfo reads the machine's description from /proc.
+func ReadMachineInfo() MachineInfo {
+	return readMachineInfo("/proc")
+}
+
+func readMachineInfo(proc string) MachineInfo {
+	m := MachineInfo{
+		CPUs:       machineCPUs(),
+		Usable:     runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS + "/" + runtime.GOARCH,
+		LoadBefore: readLoadAvg(proc),
+	}
+	if b, err := os.ReadFile(proc + "/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile(proc + "/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb uint64
+				fmt.Sscan(rest, &kb)
+				m.MemoryBytes = kb * 1024
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile(proc + "/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// readLoadAvg returns the 1, 5 and 15 minute load averages, as in
+// /proc/loadavg, or "".
+func readLoadAvg(proc string) string {
+	b, err := os.ReadFile(proc + "/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,659 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// BENCHMARKS.md keeps hand-written prose and generated tables apart: each
+// table lives in a region
+//
+//	<!-- bench:NAME:begin -->
+//	...
+//	<!-- bench:NAME:end -->
+//
+// that RewriteRegions replaces as a whole. Everything outside the regions is
+// left as it is.
+
+// The regions of BENCHMARKS.md that make bench writes.
+const (
+	RegionRun      = "run"      // when, where and how
+	RegionLoadtest = "loadtest" // the matrix
+	RegionFloor    = "floor"    // the chat server beside the floor
+	RegionFindings = "findings" // loss, bottlenecks, warnings, failures
+	RegionGoBench  = "gobench"  // go test -bench medians
+)
+
+// BenchRegions is the order of the regions in a new BENCHMARKS.md.
+var BenchRegions = []string{RegionRun, RegionLoadtest, RegionFloor, RegionFindings, RegionGoBench}
+
+func regionBegin(name string) string { return "<!-- bench:" + name + ":begin -->" }
+func regionEnd(name string) string   { return "<!-- bench:" + name + ":end -->" }
+
+// ErrRegions is wrapped by RewriteRegions's errors: the document's markers
+// are not well formed, and it is left alone rather than damaged.
+var ErrRegions = errors.New("loadtest: malformed bench regions")
+
+// RewriteRegions returns doc with the content of each region named in
+// regions replaced. A region whose markers doc lacks is appended at the
+// end. A marker counts only on a line of its own (leading and trailing
+// blanks allowed), so prose can mention one. RewriteRegions fails, wrapping
+// ErrRegions, when a line holds nothing but a malformed bench marker, when
+// a region appears twice, begins inside another, or lacks its begin or its
+// end; the document is then returned unchanged.
+func RewriteRegions(doc string, regions map[string]string) (string, error) {
+	names := make([]string, 0, len(regions))
+	for name := range regions {
+		if !validRegionName(name) {
+			return doc, fmt.Errorf("%w: bad region name %q", ErrRegions, name)
+		}
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if d := regionOrder(a) - regionOrder(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	lines := strings.SplitAfter(doc, "\n")
+	spans, err := findRegions(lines)
+	if err != nil {
+		return doc, err
+	}
+	var b strings.Builder
+	var tail []string
+	at := 0 // lines before at are written
+	for _, sp := range spans {
+		body, ok := regions[sp.name]
+		if !ok {
+			continue
+		}
+		for _, l := range lines[at : sp.begin+1] {
+			b.WriteString(l)
+		}
+		if !strings.HasSuffix(lines[sp.begin], "\n") {
+			b.WriteByte('\n')
+		}
+		b.WriteString(regionBody(body))
+		at = sp.end
+	}
+	for _, l := range lines[at:] {
+		b.WriteString(l)
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(spans, func(sp regionSpan) bool { return sp.name == name }) {
+			tail = append(tail, name)
+		}
+	}
+	out := b.String()
+	for _, name := range tail {
+		if out != "" && !strings.HasSuffix(out, "\n") {
+			out += "\n"
+		}
+		if out != "" {
+			out += "\n"
+		}
+		out += regionBegin(name) + "\n" + regionBody(regions[name]) + regionEnd(name) + "\n"
+	}
+	return out, nil
+}
+
+// regionBody is a region's content as written: ending in a newline unless
+// empty.
+func regionBody(body string) string {
+	body = strings.TrimRight(body, "\n")
+	if body == "" {
+		return ""
+	}
+	return body + "\n"
+}
+
+func validRegionName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, ": \t\n") && !strings.Contains(name, "-->")
+}
+
+// regionOrder sorts the known regions first, in document order.
+func regionOrder(name string) int {
+	if i := slices.Index(BenchRegions, name); i >= 0 {
+		return i
+	}
+	return len(BenchRegions)
+}
+
+// regionSpan is a region of a document split into lines: the indexes of
+// its begin and end marker lines.
+type regionSpan struct {
+	name       string
+	begin, end int
+}
+
+// findRegions returns the regions of lines, in order, checking that they
+// pair up: each region once, begin before end, not nested.
+func findRegions(lines []string) ([]regionSpan, error) {
+	var spans []regionSpan
+	open := -1 // index in spans of the region begun and not yet ended
+	for n, line := range lines {
+		t := strings.TrimSpace(line)
+		if !strings.HasPrefix(t, "<!-- bench:") {
+			continue
+		}
+		name, kind, ok := parseMarker(t)
+		if !ok {
+			if strings.HasSuffix(t, "-->") && !strings.Contains(t[len("<!-- bench:"):], "<!--") {
+				return nil, fmt.Errorf("%w: line %d: %q is not a bench marker (<!-- bench:NAME:begin --> or :end)", ErrRegions, n+1, t)
+			}
+			continue // prose that mentions a marker
+		}
+		switch {
+		case kind == "begin" && open >= 0:
+			return nil, fmt.Errorf("%w: line %d: region %q begins inside %q", ErrRegions, n+1, name, spans[open].name)
+		case kind == "begin" && slices.ContainsFunc(spans, func(sp regionSpan) bool { return sp.name == name }):
+			return nil, fmt.Errorf("%w: line %d: region %q appears twice", ErrRegions, n+1, name)
+		case kind == "begin":
+			spans = append(spans, regionSpan{name: name, begin: n, end: -1})
+			open = len(spans) - 1
+		case open < 0 || spans[open].name != name:
+			return nil, fmt.Errorf("%w: line %d: end of region %q without its begin", ErrRegions, n+1, name)
+		default:
+			spans[open].end = n
+			open = -1
+		}
+	}
+	if open >= 0 {
+		return nil, fmt.Errorf("%w: region %q has no end", ErrRegions, spans[open].name)
+	}
+	return spans, nil
+}
+
+func parseMarker(t string) (name, kind string, ok bool) {
+	rest, ok := strings.CutPrefix(t, "<!-- bench:")
+	if !ok {
+		return "", "", false
+	}
+	rest, ok = strings.CutSuffix(rest, " -->")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	name, kind = rest[:i], rest[i+1:]
+	if !validRegionName(name) || kind != "begin" && kind != "end" {
+		return "", "", false
+	}
+	return name, kind, true
+}
+
+// WriteBenchmarks rewrites the regions of the file at path with rep's
+// tables, starting from newDoc when the file does not exist. It replaces
+// the file atomically: a failure leaves the old one.
+func WriteBenchmarks(path string, rep *BenchReport, newDoc string) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		old = []byte(newDoc)
+	case err != nil:
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	doc, err := RewriteRegions(string(old), rep.Regions())
+	if err != nil {
+		return fmt.Errorf("%w (in %s)", err, path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bench-*.md")
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	_, err = tmp.WriteString(doc)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	return nil
+}
+
+// Regions renders rep as the content of each region of BENCHMARKS.md.
+func (rep *BenchReport) Regions() map[string]string {
+	regions := map[string]string{
+		RegionRun:      rep.runRegion(),
+		RegionLoadtest: rep.loadtestRegion(),
+		RegionFloor:    rep.floorRegion(),
+		RegionFindings: rep.findingsRegion(),
+	}
+	if rep.GoBench != nil {
+		regions[RegionGoBench] = rep.GoBench.Markdown()
+	}
+	return regions
+}
+
+func (rep *BenchReport) runRegion() string {
+	var b strings.Builder
+	m := rep.Machine
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("| | |\n| --- | --- |\n")
+	p("| date | %s (UTC), %.0f s in all |\n", rep.Started.UTC().Format("2006-01-02 15:04"), rep.ElapsedS)
+	p("| command | `%s` |\n", rep.Command)
+	p("| CPU | %s, %d cores (%d usable) |\n", orDash(m.CPUModel), m.CPUs, m.Usable)
+	p("| memory | %s |\n", bytesStr(float64(m.MemoryBytes)))
+	p("| kernel | Linux %s (%s) |\n", orDash(m.Kernel), m.OS)
+	p("| Go | %s |\n", m.GoVersion)
+	p("| load average (1, 5, 15 min) | %s before, %s after |\n", orDash(m.LoadBefore), orDash(m.LoadAfter))
+	p("| chat server | `%s` |\n", argsLine(rep.ServerArgs))
+	p("| floor server | `%s` |\n", argsLine(rep.FloorArgs))
+	c := rep.Config
+	p("| every row | %g s of sending, %d-byte messages, clients connect at up to %g/s, drain up to %g s; a fresh server process per row |\n",
+		c.DurationS, c.Size, c.Ramp, c.DrainS)
+	var limits []string
+	for _, r := range rep.Rows {
+		if r.FileLimit != 0 && !slices.Contains(limits, strconv.FormatUint(r.FileLimit, 10)) {
+			limits = append(limits, strconv.FormatUint(r.FileLimit, 10))
+		}
+	}
+	if len(limits) > 0 {
+		p("| servers' open-file limit | %s (soft RLIMIT_NOFILE, from /proc/PID/limits) |\n", strings.Join(limits, ", "))
+	}
+	if rep.Interrupted {
+		p("\n**This run was interrupted: the tables are incomplete.**\n")
+	}
+	return b.String()
+}
+
+func argsLine(args []string) string {
+	if len(args) == 0 {
+		return "-"
+	}
+	a := slices.Clone(args)
+	a[0] = filepath.Base(a[0])
+	return shellJoin(a)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// rowName is a row's short name in the tables.
+func rowName(i int, r BenchRow) string {
+	return fmt.Sprintf("%d %s", i+1, r.Target)
+}
+
+func (rep *BenchReport) loadtestRegion() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("Deliveries: every figure here should be exactly as expected.\n\n")
+	p("| # | clients | rooms | senders | rate msg/s | size B | sent | expected | delivered | lost | dup | out-of-order | gaps / errors | limited by |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for i, r := range rep.Rows {
+		row := r.Row
+		p("| %s | %s | %d | %d | %g | %d ", rowName(i, row), thousands(float64(row.Clients)), row.Rooms, row.Senders, row.Rate, rep.Config.Size)
+		res := r.Result
+		if res == nil {
+			p("| %s |||||||| |\n", notRun(r))
+			continue
+		}
+		m := res.Messages
+		lost := thousands(float64(m.Lost))
+		if m.Lost > 0 {
+			lost = "**" + lost + "**"
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s / %s | %s |\n",
+			thousands(float64(m.Sent)), thousands(float64(m.Expected)), thousands(float64(m.Delivered)), lost,
+			flagCount(m.Duplicated), flagCount(m.OutOfOrder), flagCount(m.Gaps), flagCount(m.ServerErrors), limitedBy(r))
+	}
+	p("\nLatency and resources. Server figures are the server process's (or, in floor rows, the floor process's); generator CPU is in cores kept busy while sending.\n\n")
+	p("| # | clients | p50 | p90 | p99 | p99.9 | max | deliveries/s | server CPU s | server µs/delivery | peak RSS | RSS/conn | generator CPU | machine busy | limited by |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for i, r := range rep.Rows {
+		p("| %s | %s ", rowName(i, r.Row), thousands(float64(r.Row.Clients)))
+		res := r.Result
+		if res == nil {
+			p("| %s |||||||||||| |\n", notRun(r))
+			continue
+		}
+		l, g := res.Latency, res.Generator
+		p("| %s | %s | %s | %s | %s | %s ", latCell(l, l.P50Ms), latCell(l, l.P90Ms), latCell(l, l.P99Ms), latCell(l, l.P999Ms), latCell(l, l.MaxMs),
+			thousands(res.Messages.DeliveriesPerSec))
+		if s := res.Server; s != nil && s.Error == "" {
+			p("| %.2f | %.2f | %s | %s ", s.CPUS, s.CPUPerDeliveryUs, bytesStr(float64(peakRSS(s))), bytesStr(s.RSSPerConnBytes))
+		} else {
+			p("| - | - | - | - ")
+		}
+		gen := fmt.Sprintf("%.2f of %d", g.CPUCoresSend, g.Cores)
+		if g.Bottleneck {
+			gen = "**" + gen + "**"
+		}
+		p("| %s | %.0f%% | %s |\n", gen, 100*g.MachineBusySend, limitedBy(r))
+	}
+	return b.String()
+}
+
+// peakRSS is the larger of the sampled peak and the kernel's high-water
+// mark, which, for a server started for the row, is the row's peak.
+func peakRSS(s *ServerStats) uint64 { return max(s.PeakRSSBytes, s.HWMBytes) }
+
+func notRun(r BenchRowRun) string {
+	if r.Skipped != "" {
+		return "not run: " + mdEscape(r.Skipped)
+	}
+	return "failed: " + mdEscape(firstLine(r.Error))
+}
+
+func latCell(l Latency, ms float64) string {
+	if l.Count == 0 {
+		return "-"
+	}
+	return msDur(ms)
+}
+
+func flagCount(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	return "**" + thousands(float64(n)) + "**"
+}
+
+// limitedBy says what, other than the server, limited a row's figures.
+func limitedBy(r BenchRowRun) string {
+	res := r.Result
+	if res == nil {
+		return "-"
+	}
+	var l []string
+	if res.Generator.Bottleneck {
+		l = append(l, "**generator**")
+	}
+	if res.Generator.MachineBusySend >= 0.9 {
+		l = append(l, fmt.Sprintf("machine (%.0f%% busy)", 100*res.Generator.MachineBusySend))
+	}
+	if res.Interrupted || res.TimedOut {
+		l = append(l, "cut short")
+	}
+	if res.Messages.TargetRate > 0 && res.Messages.AchievedRate < 0.95*res.Messages.TargetRate {
+		l = append(l, fmt.Sprintf("senders (%.0f of %g msg/s)", res.Messages.AchievedRate, res.Messages.TargetRate))
+	}
+	if len(l) == 0 {
+		return string(r.Row.Target) // the figures measure the server under test
+	}
+	return strings.Join(l, ", ")
+}
+
+func (rep *BenchReport) floorRegion() string {
+	type pair struct{ srv, floor *BenchRowRun }
+	var pairs []pair
+	for i := range rep.Rows {
+		s := &rep.Rows[i]
+		if s.Row.Target != TargetServer {
+			continue
+		}
+		for j := range rep.Rows {
+			f := &rep.Rows[j]
+			k1, k2 := f.Row, s.Row
+			k1.Target = k2.Target
+			if f.Row.Target == TargetFloor && k1 == k2 {
+				pairs = append(pairs, pair{s, f})
+				break
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return "No row ran against both servers.\n"
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("Each cell: chat server / floor = ratio (1.00× is as good as the floor; higher is worse).\n\n")
+	p("| clients | senders | rate | p50 | p99 | server CPU µs/delivery | RSS/conn | limited by (server; floor) |\n")
+	p("| ---: | ---: | ---: | --- | --- | --- | --- | --- |\n")
+	for _, pr := range pairs {
+		row := pr.srv.Row
+		p("| %s | %d | %g ", thousands(float64(row.Clients)), row.Senders, row.Rate)
+		s, f := pr.srv.Result, pr.floor.Result
+		if s == nil || f == nil {
+			p("| not run ||||  |\n")
+			continue
+		}
+		p("| %s ", ratioCell(msDur(s.Latency.P50Ms), msDur(f.Latency.P50Ms), s.Latency.P50Ms, f.Latency.P50Ms))
+		p("| %s ", ratioCell(msDur(s.Latency.P99Ms), msDur(f.Latency.P99Ms), s.Latency.P99Ms, f.Latency.P99Ms))
+		var sc, fc, sr, fr float64
+		if s.Server != nil && s.Server.Error == "" {
+			sc, sr = s.Server.CPUPerDeliveryUs, s.Server.RSSPerConnBytes
+		}
+		if f.Server != nil && f.Server.Error == "" {
+			fc, fr = f.Server.CPUPerDeliveryUs, f.Server.RSSPerConnBytes
+		}
+		p("| %s ", ratioCell(fmt.Sprintf("%.2f", sc), fmt.Sprintf("%.2f", fc), sc, fc))
+		p("| %s ", ratioCell(bytesStr(sr), bytesStr(fr), sr, fr))
+		p("| %s; %s |\n", limitedBy(*pr.srv), limitedBy(*pr.floor))
+	}
+	return b.String()
+}
+
+func ratioCell(s, f string, sv, fv float64) string {
+	if fv <= 0 || sv <= 0 || math.IsNaN(sv/fv) {
+		return s + " / " + f
+	}
+	return fmt.Sprintf("%s / %s = **%.2f×**", s, f, sv/fv)
+}
+
+func (rep *BenchReport) findingsRegion() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	clean := true
+	for i, r := range rep.Rows {
+		name := fmt.Sprintf("Row %d (%s)", i+1, r.Row)
+		if r.Result == nil {
+			clean = false
+			p("- %s: %s\n", name, notRun(r))
+			continue
+		}
+		res := r.Result
+		var lines []string
+		if res.Messages.Lost > 0 {
+			lines = append(lines, fmt.Sprintf("**LOSS: %d of %d deliveries did not arrive by the end of the drain** (%s)",
+				res.Messages.Lost, res.Messages.Expected, lossDetail(res)))
+		}
+		for _, w := range res.Warnings {
+			if strings.HasPrefix(w, "LOSS:") {
+				continue
+			}
+			lines = append(lines, mdEscape(w))
+		}
+		if r.Error != "" {
+			lines = append(lines, "error: "+mdEscape(r.Error))
+		}
+		if r.ServerStop != "" {
+			lines = append(lines, "stopping the server: "+mdEscape(r.ServerStop))
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		clean = false
+		p("- %s:\n", name)
+		for _, l := range lines {
+			p("  - %s\n", l)
+		}
+	}
+	if gb := rep.GoBench; gb != nil && len(gb.Failures) > 0 {
+		clean = false
+		p("- go test:\n")
+		for _, f := range gb.Failures {
+			p("  - `%s`\n", strings.ReplaceAll(f, "`", "'"))
+		}
+	}
+	if clean {
+		p("Every row connected every client and delivered every message exactly once, in order; no warnings.\n")
+	}
+	return b.String()
+}
+
+// lossDetail breaks a loss down into what the generator can tell apart.
+func lossDetail(res *Result) string {
+	m, cn := res.Messages, res.Connections
+	parts := []string{fmt.Sprintf("drain %.1f s", m.DrainS)}
+	if m.Gaps > 0 {
+		parts = append(parts, fmt.Sprintf("%d gap events admitted %d missed events", m.Gaps, m.GapMissed))
+	}
+	if cn.Dropped > 0 {
+		parts = append(parts, fmt.Sprintf("%d connections dropped", cn.Dropped))
+	}
+	if m.IDSkipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d room ids skipped", m.IDSkipped))
+	}
+	if m.SendStalled > 0 || m.SendErrors > 0 {
+		parts = append(parts, fmt.Sprintf("%d sends stalled, %d failed", m.SendStalled, m.SendErrors))
+	}
+	if len(parts) == 1 {
+		parts = append(parts, "no gap, drop or id skip: still in flight when the drain ended")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Markdown renders the medians as one table per package, and the ring/hub
+// ratios of benchmarks that have a design=ring and a design=hub variant.
+func (gb *GoBenchResult) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	each := ""
+	if len(gb.Packages) > 1 {
+		each = ", each package in a go test run of its own"
+	}
+	p("`%s`%s, %.0f s: the median of each figure over the runs.\n", gb.Command, each, gb.Elapsed)
+	if len(gb.Benchmarks) == 0 {
+		p("\nNo benchmark results.\n")
+	}
+	var pkgs []string
+	for _, st := range gb.Benchmarks {
+		if !slices.Contains(pkgs, st.Pkg) {
+			pkgs = append(pkgs, st.Pkg)
+		}
+	}
+	std := []string{"ns/op", "MB/s", "B/op", "allocs/op"}
+	for _, pkg := range pkgs {
+		p("\n**%s**\n\n", orDash(pkg))
+		p("| benchmark | runs | ns/op | MB/s | B/op | allocs/op | other (median) |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		for _, st := range gb.Benchmarks {
+			if st.Pkg != pkg {
+				continue
+			}
+			p("| %s | %d ", mdEscape(st.Name), st.Runs)
+			for _, u := range std {
+				if v, ok := st.Median[u]; ok {
+					p("| %s ", benchNum(v))
+				} else {
+					p("| - ")
+				}
+			}
+			var other []string
+			for _, u := range st.Units {
+				if !slices.Contains(std, u) {
+					other = append(other, benchNum(st.Median[u])+" "+u)
+				}
+			}
+			p("| %s |\n", strings.Join(other, ", "))
+		}
+	}
+	if ratios := ringHubRatios(gb.Benchmarks); ratios != "" {
+		p("\n%s", ratios)
+	}
+	return b.String()
+}
+
+// ringHubRatios compares each benchmark named with design=ring to the one
+// named alike with design=hub: chat's BenchmarkBroadcast.
+func ringHubRatios(stats []GoBenchStats) string {
+	var b strings.Builder
+	for _, r := range stats {
+		if !strings.Contains(r.Name, "design=ring") {
+			continue
+		}
+		hubName := strings.Replace(r.Name, "design=ring", "design=hub", 1)
+		i := slices.IndexFunc(stats, func(s GoBenchStats) bool { return s.Pkg == r.Pkg && s.Name == hubName })
+		if i < 0 {
+			continue
+		}
+		h := stats[i]
+		if b.Len() == 0 {
+			b.WriteString("**Ring ÷ hub** (chat BenchmarkBroadcast; below 1 the ring is cheaper or faster):\n\n")
+			b.WriteString("| case | ns/op ring | ns/op hub | ring ÷ hub | pub-ns/op ring | pub-ns/op hub | ring ÷ hub | allocs/op ring / hub |\n")
+			b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		}
+		rest := strings.NewReplacer("design=ring/", "", "/design=ring", "", "design=ring", "").Replace(r.Name)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", mdEscape(rest),
+			benchNum(r.Median["ns/op"]), benchNum(h.Median["ns/op"]), ratio(r.Median["ns/op"], h.Median["ns/op"]),
+			benchNumOpt(r.Median, "pub-ns/op"), benchNumOpt(h.Median, "pub-ns/op"), ratio(r.Median["pub-ns/op"], h.Median["pub-ns/op"]),
+			benchNumOpt(r.Median, "allocs/op"), benchNumOpt(h.Median, "allocs/op"))
+	}
+	return b.String()
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("**%.3g**", a/b)
+}
+
+func benchNumOpt(m map[string]float64, unit string) string {
+	v, ok := m[unit]
+	if !ok {
+		return "-"
+	}
+	return benchNum(v)
+}
+
+// benchNum formats a benchmark figure: integers above 1000 in full, smaller
+// values with four significant digits.
+func benchNum(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1000:
+		return thousands(v)
+	case a == math.Trunc(a):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// thousands formats v rounded to an integer with commas between thousands.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// mdEscape keeps text from breaking a Markdown table cell.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;").Replace(s)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,282 @@
+package loadtest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRewriteRegions(t *testing.T) {
+	const doc = "# Title\n\nProse before.\n\n<!-- bench:run:begin -->\nold run\n<!-- bench:run:end -->\n\nProse between.\n\n" +
+		"<!-- bench:loadtest:begin -->\nold\ntable\n<!-- bench:loadtest:end -->\nProse after.\n"
+	for _, tc := range []struct {
+		name    string
+		doc     string
+		regions map[string]string
+		want    string
+		err     bool
+	}{
+		{
+			name:    "replace two",
+			doc:     doc,
+			regions: map[string]string{"run": "new run", "loadtest": "| a |\n| - |\n"},
+			want: "# Title\n\nProse before.\n\n<!-- bench:run:begin -->\nnew run\n<!-- bench:run:end -->\n\nProse between.\n\n" +
+				"<!-- bench:loadtest:begin -->\n| a |\n| - |\n<!-- bench:loadtest:end -->\nProse after.\n",
+		},
+		{
+			name:    "replace one, keep the other",
+			doc:     doc,
+			regions: map[string]string{"loadtest": "x"},
+			want:    strings.Replace(doc, "old\ntable\n", "x\n", 1),
+		},
+		{
+			name:    "empty content",
+			doc:     doc,
+			regions: map[string]string{"run": ""},
+			want:    strings.Replace(doc, "old run\n", "", 1),
+		},
+		{
+			name:    "missing region appended, known ones in order",
+			doc:     "# Title\nno newline at end",
+			regions: map[string]string{"gobench": "g", "run": "r"},
+			want: "# Title\nno newline at end\n\n<!-- bench:run:begin -->\nr\n<!-- bench:run:end -->\n\n" +
+				"<!-- bench:gobench:begin -->\ng\n<!-- bench:gobench:end -->\n",
+		},
+		{
+			name:    "empty document",
+			doc:     "",
+			regions: map[string]string{"run": "r"},
+			want:    "<!-- bench:run:begin -->\nr\n<!-- bench:run:end -->\n",
+		},
+		{
+			name:    "indented markers",
+			doc:     "  <!-- bench:run:begin -->\nold\n  <!-- bench:run:end -->\n",
+			regions: map[string]string{"run": "new"},
+			want:    "  <!-- bench:run:begin -->\nnew\n  <!-- bench:run:end -->\n",
+		},
+		{
+			name:    "prose mentions a marker",
+			doc:     "Between `<!-- bench:NAME:begin -->` and its end.\n<!-- bench:run:begin -->\nold\n<!-- bench:run:end -->\n",
+			regions: map[string]string{"run": "new"},
+			want:    "Between `<!-- bench:NAME:begin -->` and its end.\n<!-- bench:run:begin -->\nnew\n<!-- bench:run:end -->\n",
+		},
+		{
+			name:    "last line without newline",
+			doc:     "<!-- bench:run:begin -->\nold\n<!-- bench:run:end -->",
+			regions: map[string]string{"run": "new"},
+			want:    "<!-- bench:run:begin -->\nnew\n<!-- bench:run:end -->",
+		},
+		{
+			name:    "other regions kept",
+			doc:     "<!-- bench:a:begin -->\nA\n<!-- bench:a:end -->\n<!-- bench:run:begin -->\nold\n<!-- bench:run:end -->\n",
+			regions: map[string]string{"run": "new"},
+			want:    "<!-- bench:a:begin -->\nA\n<!-- bench:a:end -->\n<!-- bench:run:begin -->\nnew\n<!-- bench:run:end -->\n",
+		},
+		{name: "no end", doc: "<!-- bench:run:begin -->\nx\n", regions: map[string]string{"run": "r"}, err: true},
+		{name: "end first", doc: "<!-- bench:run:end -->\n<!-- bench:run:begin -->\n", regions: map[string]string{"run": "r"}, err: true},
+		{name: "twice", doc: "<!-- bench:run:begin -->\n<!-- bench:run:end -->\n<!-- bench:run:begin -->\n<!-- bench:run:end -->\n", regions: map[string]string{"run": "r"}, err: true},
+		{name: "nested", doc: "<!-- bench:a:begin -->\n<!-- bench:b:begin -->\n<!-- bench:b:end -->\n<!-- bench:a:end -->\n", regions: map[string]string{"a": "r"}, err: true},
+		{name: "marker inside a line", doc: "see <!-- bench:run:begin --> here\n<!-- bench:run:end -->\n", regions: map[string]string{"run": "r"}, err: true},
+		{name: "misspelt marker", doc: "<!-- bench:run:start -->\n", regions: map[string]string{"run": "r"}, err: true},
+		{name: "bad name", doc: "", regions: map[string]string{"a b": "r"}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RewriteRegions(tc.doc, tc.regions)
+			if tc.err {
+				if !errors.Is(err, ErrRegions) {
+					t.Errorf("error %v, want ErrRegions", err)
+				}
+				if got != tc.doc {
+					t.Errorf("document changed on error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+			again, err := RewriteRegions(got, tc.regions)
+			if err != nil || again != got {
+				t.Errorf("not idempotent: %v\n%s", err, again)
+			}
+		})
+	}
+}
+
+// sampleReport is a report with a clean row, a lossy generator-bound row,
+// their floor rows, a failed row and a skipped row.
+func sampleReport() *BenchReport {
+	res := func(p50, p99, cpuUs, rssConn float64, lost uint64, bottleneck bool) *Result {
+		r := &Result{
+			Messages: MessageStats{Sent: 200, Expected: 200000, Delivered: 200000 - lost, Lost: lost, TargetRate: 20, AchievedRate: 20, SendS: 10, DeliveriesPerSec: 19999.6, DrainS: 0.1},
+			Latency:  Latency{Count: 200000 - lost, P50Ms: p50, P90Ms: p50 * 2, P99Ms: p99, P999Ms: p99 * 1.5, MaxMs: p99 * 2},
+			Server:   &ServerStats{CPUS: 2.1, CPUPerDeliveryUs: cpuUs, PeakRSSBytes: 20 << 20, HWMBytes: 26 << 20, RSSPerConnBytes: rssConn},
+			Generator: GeneratorStats{
+				Cores: 2, CPUCoresSend: 0.4, MachineBusySend: 0.5, Bottleneck: bottleneck,
+			},
+		}
+		if bottleneck {
+			r.Generator.CPUCoresSend, r.Generator.MachineBusySend = 1.9, 0.97
+		}
+		r.addWarnings()
+		return r
+	}
+	return &BenchReport{
+		Started:    time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC),
+		ElapsedS:   181,
+		Command:    "bench -out BENCHMARKS.md",
+		Machine:    MachineInfo{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
+		ServerArgs: []string{"/x/bin/server", "-addr", AddrPlaceholder, "-rate", "0"},
+		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", AddrPlaceholder},
+		Config:     ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
+		Rows: []BenchRowRun{
+			{Row: BenchRow{TargetServer, 1000, 1, 1, 20}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
+			{Row: BenchRow{TargetFloor, 1000, 1, 1, 20}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
+			{Row: BenchRow{TargetServer, 5000, 1, 1, 10}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
+			{Row: BenchRow{TargetFloor, 5000, 1, 1, 10}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
+			{Row: BenchRow{TargetServer, 10000, 1, 1, 5}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
+			{Row: BenchRow{TargetServer, 5000, 10, 10, 200}, Skipped: "time budget"},
+		},
+		GoBench: &GoBenchResult{Command: "go test", Failures: []string{"FAIL\tringchat/wsproto [build failed]"}},
+	}
+}
+
+func TestReportRegions(t *testing.T) {
+	regions := sampleReport().Regions()
+	for name, want := range map[string][]string{
+		RegionRun: {
+			"2026-11-26 01:02 (UTC), 181 s", "`bench -out BENCHMARKS.md`", "AMD EPYC, 2 cores (2 usable)", "24.00 GiB",
+			"Linux 6.1", "go1.26", "0.5 0.6 0.7 before, 1.0 0.8 0.7 after", "`server -addr {addr} -rate 0`",
+			"`loadtest -floor-serve {addr}`", "| servers' open-file limit | 20000 ",
+		},
+		RegionLoadtest: {
+			"| 1 server | 1,000 | 1 | 1 | 20 | 100 | 200 | 200,000 | 200,000 | 0 | 0 | 0 | 0 / 0 | server |",
+			"| 3 server | 5,000 | 1 | 1 | 10 | 100 | 200 | 200,000 | 199,993 | **7** |",
+			"**generator**, machine (97% busy)",
+			"| 1 server | 1,000 | 8.00ms | 16.0ms | 20.0ms | 30.0ms | 40.0ms | 20,000 | 2.10 | 10.00 | 26.0 MiB | 18.0 KiB | 0.40 of 2 | 50% | server |",
+			"**1.90 of 2**",
+			"| 5 server | 10,000 | failed: loadtest: start server: exited before it accepted connections \\| bad flag |",
+			"| 6 server | 5,000 | 10 | 10 | 200 | 100 | not run: time budget |",
+		},
+		RegionFloor: {
+			"| 1,000 | 1 | 20 | 8.00ms / 4.00ms = **2.00×** | 20.0ms / 40.0ms = **0.50×** | 10.00 / 5.00 = **2.00×** | 18.0 KiB / 12.0 KiB = **1.50×** | server; floor |",
+			"| 5,000 | 1 | 10 |",
+		},
+		RegionFindings: {
+			"Row 3 (server: 5000 clients, 1 sender(s), 10 msg/s)",
+			"**LOSS: 7 of 200000 deliveries did not arrive by the end of the drain** (drain 0.1 s; no gap, drop or id skip",
+			"THE LOAD GENERATOR IS THE BOTTLENECK",
+			"Row 5 (server: 10000 clients, 1 sender(s), 5 msg/s): failed:",
+			"Row 6 (server: 10 rooms × 500 clients, 10 sender(s), 200 msg/s): not run: time budget",
+			"`FAIL\tringchat/wsproto [build failed]`",
+		},
+		RegionGoBench: {"`go test`", "No benchmark results."},
+	} {
+		for _, w := range want {
+			if !strings.Contains(regions[name], w) {
+				t.Errorf("region %s lacks %q:\n%s", name, w, regions[name])
+			}
+		}
+	}
+	if strings.Contains(regions[RegionFindings], "Row 1 ") {
+		t.Errorf("a clean row in the findings:\n%s", regions[RegionFindings])
+	}
+	clean := &BenchReport{Rows: sampleReport().Rows[:2]}
+	if f := clean.Regions()[RegionFindings]; !strings.Contains(f, "Every row connected every client") {
+		t.Errorf("findings of a clean report:\n%s", f)
+	}
+	if f := clean.Regions()[RegionFloor]; !strings.Contains(f, "1,000") {
+		t.Errorf("floor region of a clean report:\n%s", f)
+	}
+	if _, ok := clean.Regions()[RegionGoBench]; ok {
+		t.Errorf("a gobench region without a go test run")
+	}
+}
+
+func TestWriteBenchmarks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	rep := sampleReport()
+	if err := WriteBenchmarks(path, rep, "# New\n\nIntro.\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "# New\n\nIntro.\n\n<!-- bench:run:begin -->\n") || !strings.Contains(string(b), "<!-- bench:gobench:end -->\n") {
+		t.Errorf("new file:\n%s", b)
+	}
+
+	// Hand-written prose around the regions survives a rewrite.
+	edited := strings.Replace(string(b), "<!-- bench:floor:begin -->", "Prose about the floor.\n\n<!-- bench:floor:begin -->", 1) + "\nClosing words.\n"
+	os.WriteFile(path, []byte(edited), 0o644)
+	rep.Machine.CPUModel = "Another CPU"
+	if err := WriteBenchmarks(path, rep, "unused"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	for _, s := range []string{"Prose about the floor.\n\n<!-- bench:floor:begin -->", "\nClosing words.\n", "Another CPU"} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("rewritten file lacks %q", s)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v", fi.Mode(), err)
+	}
+
+	// A damaged file is left alone.
+	os.WriteFile(path, []byte("<!-- bench:run:begin -->\nno end\n"), 0o644)
+	if err := WriteBenchmarks(path, rep, ""); !errors.Is(err, ErrRegions) {
+		t.Errorf("WriteBenchmarks error %v, want ErrRegions", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "<!-- bench:run:begin -->\nno end\n" {
+		t.Errorf("damaged file changed: %q", b)
+	}
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".bench-*")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 19999.6: "20,000", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := thousands(v); got != want {
+			t.Errorf("thousands(%g) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// FuzzRewriteRegions checks that a rewrite either refuses the document and
+// leaves it alone, or puts the content in its region, is idempotent and
+// keeps the text before the first marker.
+func FuzzRewriteRegions(f *testing.F) {
+	f.Add("# T\n<!-- bench:run:begin -->\nold\n<!-- bench:run:end -->\ntail\n", "new\n")
+	f.Add("<!-- bench:run:begin -->\n<!-- bench:run:end -->", "")
+	f.Add("x <!-- bench:run:begin -->", "a|b")
+	f.Add("<!-- bench:run:begin -->\n<!-- bench:loadtest:begin -->\n", "y")
+	f.Fuzz(func(t *testing.T, doc, body string) {
+		if strings.Contains(body, "<!-- bench:") {
+			return // generated content never holds markers
+		}
+		regions := map[string]string{RegionRun: body}
+		got, err := RewriteRegions(doc, regions)
+		if err != nil {
+			if !errors.Is(err, ErrRegions) || got != doc {
+				t.Fatalf("error %v, document changed %v", err, got != doc)
+			}
+			return
+		}
+		want := regionBegin(RegionRun) + "\n" + strings.TrimRight(body, "\n")
+		if !strings.Contains(got, want) {
+			t.Errorf("result lacks the region's content:\n%q", got)
+		}
+		if i := strings.Index(doc, "<!-- bench:"); i >= 0 && !strings.HasPrefix(got, doc[:i]) {
+			t.Errorf("text before the first marker changed:\n%q\n%q", doc, got)
+		}
+		again, err := RewriteRegions(got, regions)
+		if err != nil || again != got {
+			t.Errorf("not idempotent: %v\n%q\n%q", err, got, again)
+		}
+	})
+}
