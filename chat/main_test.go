@@ -4,7 +4,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"testing"
+
+	"ringchat/internal/leakcheck"
 )
+
+// TestMain fails the package if goroutines its tests started — readers,
+// fan-out passes, slow writers, keepalive sweeps, servers — are still
+// running at the end.
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -1,114 +1,13 @@
 package wsproto_test
 
 import (
-	"bytes"
-	"flag"
-	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"ringchat/internal/leakcheck"
 )
 
-// TestMain runs the tests and then fails if goroutines they started are
-// still running: every Conn, reader, httptest server and helper a test
-// starts must be gone when it ends.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	baseline := goroutineIDs()
-	code := m.Run()
-	if code == 0 && !fuzzing() {
-		if leaked := waitForLeaks(baseline, 5*time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "FAIL: goroutines leaked by the tests:\n\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// fuzzing reports whether this process runs a fuzzing engine (go test
-// -fuzz), whose worker goroutines are not the tests' to clean up.
-func fuzzing() bool {
-	f := flag.Lookup("test.fuzz")
-	return f != nil && f.Value.String() != ""
-}
-
-// waitForLeaks polls, for at most d, until every goroutine that is not in
-// baseline and not part of the runtime or testing machinery has ended. It
-// returns the stacks of those still running at the deadline, or "".
-func waitForLeaks(baseline map[string]bool, d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		leaked := leakedGoroutines(baseline)
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(10 * time.Millisecond) // polling: there is no signal for "a goroutine ended"
-	}
-}
-
-// allStacks returns the stack of every goroutine, one string each.
-func allStacks() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Split(string(bytes.TrimSpace(buf)), "\n\n")
-}
-
-// goroutineID returns the "goroutine N" prefix of a stack.
-func goroutineID(stack string) string {
-	id, _, _ := strings.Cut(stack, " [")
-	return id
-}
-
-// goroutineIDs returns the goroutines running now.
-func goroutineIDs() map[string]bool {
-	ids := make(map[string]bool)
-	for _, s := range allStacks() {
-		ids[goroutineID(s)] = true
-	}
-	return ids
-}
-
-// leakedGoroutines returns the stacks of goroutines that are neither in
-// baseline nor the runtime's or the testing package's own.
-func leakedGoroutines(baseline map[string]bool) []string {
-	var leaked []string
-	for _, s := range allStacks() {
-		if baseline[goroutineID(s)] || benign(s) {
-			continue
-		}
-		leaked = append(leaked, s)
-	}
-	return leaked
-}
-
-// benign reports whether a goroutine belongs to the machinery around the
-// tests rather than to the code under test.
-func benign(stack string) bool {
-	for _, frame := range []string{
-		"main.main()",           // the goroutine running TestMain
-		"testing.(*M).",         // the test runner itself
-		"testing.runFuzzTests",  // seed corpus runner
-		"testing.tRunner.func1", // a finishing test
-		"runtime.goexit0",
-		"os/signal.signal_recv",
-		"runtime.ensureSigM",
-		"created by runtime.gc",
-	} {
-		if strings.Contains(stack, frame) {
-			return true
-		}
-	}
-	return false
-}
+// TestMain fails the package if goroutines its tests started are still
+// running at the end: every Conn, reader, httptest server and helper must be
+// gone.
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }

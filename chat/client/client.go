@@ -65,8 +65,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	s := &session{cfg: cfg, name: cfg.Name, room: cfg.Room, lines: make(chan string)}
+	s := &session{cfg: cfg, name: cfg.Name, room: cfg.Room, lines: make(chan string), done: make(chan struct{})}
 	go s.readInput()
+	defer close(s.done)
 	return s.loop(ctx)
 }
 
@@ -85,7 +86,8 @@ type session struct {
 	epoch string
 	last  uint64 // id of the last room event shown
 	lines chan string
-	gen   int // counts connections
+	done  chan struct{} // closed when Run returns: stop feeding lines
+	gen   int           // counts connections
 
 	pending  []pendingMessage
 	refused  int
@@ -97,12 +99,18 @@ type session struct {
 	resending bool
 }
 
-// readInput feeds input lines to s.lines and closes it at the end.
+// readInput feeds input lines to s.lines and closes it at the end of the
+// input. It stops when Run has returned — once the read it is blocked in, if
+// any, returns.
 func (s *session) readInput() {
 	sc := bufio.NewScanner(s.cfg.In)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		s.lines <- sc.Text()
+		select {
+		case s.lines <- sc.Text():
+		case <-s.done:
+			return
+		}
 	}
 	close(s.lines)
 }
