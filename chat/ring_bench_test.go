@@ -11,7 +11,11 @@ import (
 )
 
 // BenchmarkBroadcast compares the ring with the conventional hub (hub_bench_test.go), one
-// publisher, subs subscriber goroutines, each event delivered to every subscriber.
+// publisher, each event delivered to every subscriber. design=ring reads the ring from a
+// goroutine per subscriber that waits on Ready; design=buckets is how the server fans out
+// (chat/writer.go): after a publish, one goroutine per bucket of 256 subscribers reads the
+// ring for each of them and writes what is ready, with no goroutine per subscriber;
+// design=hub is gorilla's chat example.
 //
 // The publisher sends burst events, then waits until every subscriber has consumed them, so no
 // design drops or laps anyone (burst < 256 hub buffer < 1024 ring slots) and every run counts
@@ -29,6 +33,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		start func(subs int, barrier *burstBarrier) (publish func(), stop func())
 	}{
 		{"ring", startRingBroadcast},
+		{"buckets", startBucketBroadcast},
 		{"hub", startHubBroadcast},
 	}
 	for _, burst := range []int{1, 128} {
@@ -144,6 +149,72 @@ func startRingBroadcast(subs int, barrier *burstBarrier) (publish func(), stop f
 		close(quit)
 		writers.Wait()
 	}
+	return publish, stop
+}
+
+// startBucketBroadcast models the server's fan-out: subscribers are plain state (a cursor and
+// a socket), split into buckets of bucketSize; a publish wakes each bucket's goroutine if it is
+// not already making a pass, and a pass reads the ring for every subscriber of its bucket and
+// writes what is ready — until no publish arrived during the pass. stop waits for the passes.
+func startBucketBroadcast(subs int, barrier *burstBarrier) (publish func(), stop func()) {
+	ring, err := NewRing(DefaultRingCapacity)
+	if err != nil {
+		panic(err)
+	}
+	type subscriber struct {
+		next, count uint64
+		conn        countingConn
+	}
+	type benchBucket struct {
+		pending atomic.Int64
+		members []*subscriber
+	}
+	start := ring.Last() + 1
+	var buckets []*benchBucket
+	for i := range subs {
+		if i%bucketSize == 0 {
+			buckets = append(buckets, &benchBucket{})
+		}
+		bk := buckets[len(buckets)-1]
+		bk.members = append(bk.members, &subscriber{next: start})
+	}
+	var passes sync.WaitGroup
+	pass := func(bk *benchBucket) {
+		defer passes.Done()
+		batch := make([][]byte, 0, 64)
+		for {
+			n := bk.pending.Load()
+			for _, s := range bk.members {
+				for {
+					frames, newNext, missed := ring.Read(s.next, batch)
+					s.next = newNext
+					if missed > 0 {
+						barrier.fail()
+						return
+					}
+					if len(frames) == 0 {
+						break
+					}
+					s.conn.writev(frames)
+					s.count += uint64(len(frames))
+					barrier.consumed(s.count)
+				}
+			}
+			if bk.pending.CompareAndSwap(n, 0) {
+				return
+			}
+		}
+	}
+	publish = func() {
+		ring.Publish(encodeBenchEvent)
+		for _, bk := range buckets {
+			if bk.pending.Add(1) == 1 {
+				passes.Add(1)
+				go pass(bk)
+			}
+		}
+	}
+	stop = passes.Wait
 	return publish, stop
 }
 
