@@ -26,12 +26,13 @@ const (
 	RegionRun      = "run"      // when, where and how
 	RegionLoadtest = "loadtest" // the matrix
 	RegionFloor    = "floor"    // the chat server beside the floor
+	RegionIdle     = "idle"     // memory per idle connection against the issue's target
 	RegionFindings = "findings" // loss, bottlenecks, warnings, failures
 	RegionGoBench  = "gobench"  // go test -bench medians
 )
 
 // BenchRegions is the order of the regions in a new BENCHMARKS.md.
-var BenchRegions = []string{RegionRun, RegionLoadtest, RegionFloor, RegionFindings, RegionGoBench}
+var BenchRegions = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionFindings, RegionGoBench}
 
 func regionBegin(name string) string { return "<!-- bench:" + name + ":begin -->" }
 func regionEnd(name string) string   { return "<!-- bench:" + name + ":end -->" }
@@ -232,6 +233,7 @@ func (rep *BenchReport) Regions() map[string]string {
 	regions := map[string]string{
 		RegionRun:      rep.runRegion(),
 		RegionLoadtest: rep.loadtestRegion(),
+		RegionIdle:     rep.idleRegion(),
 		RegionFloor:    rep.floorRegion(),
 		RegionFindings: rep.findingsRegion(),
 	}
@@ -440,6 +442,60 @@ func (rep *BenchReport) floorRegion() string {
 		p("| %s ", ratioCell(fmt.Sprintf("%.2f", sc), fmt.Sprintf("%.2f", fc), sc, fc))
 		p("| %s ", ratioCell(bytesStr(sr), bytesStr(fr), sr, fr))
 		p("| %s; %s |\n", limitedBy(*pr.srv), limitedBy(*pr.floor))
+	}
+	return b.String()
+}
+
+// IdleTargetBytes is the issue's target for the server's memory per idle
+// connection: at most 6 KiB.
+const IdleTargetBytes = 6 << 10
+
+// idleMinClients is the smallest row whose idle memory the idle region
+// reports: below it the process's own base memory weighs too much.
+const idleMinClients = 10000
+
+// idleRegion reports, for every chat-server row of at least idleMinClients
+// clients, the server's RSS once every client had connected and before the
+// first message, per connection, beside IdleTargetBytes: the growth from
+// before the first client connected, divided by the connections — what one
+// more idle connection costs, the measure by which the issue puts the
+// idiomatic design at about 24 KiB — and, for reference, the whole RSS
+// divided likewise, which also charges the process's base memory to the
+// connections.
+func (rep *BenchReport) idleRegion() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	n := 0
+	for i, r := range rep.Rows {
+		if r.Row.Target != TargetServer || r.Row.Clients < idleMinClients {
+			continue
+		}
+		if n == 0 {
+			p("| # | clients | connected | RSS before connecting | RSS connected, idle | **RSS per idle connection** (growth ÷ connections) | whole RSS ÷ connections | target |\n")
+			p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		}
+		n++
+		p("| %s | %s ", rowName(i, r.Row), thousands(float64(r.Row.Clients)))
+		res := r.Result
+		if res == nil || res.Server == nil || res.Server.RSSConnectedBytes == 0 || res.Connections.Connected == 0 {
+			reason := "no server memory figures"
+			if res == nil {
+				reason = notRun(r)
+			}
+			p("| %s ||||| |\n", reason)
+			continue
+		}
+		s, conns := res.Server, float64(res.Connections.Connected)
+		whole := float64(s.RSSConnectedBytes) / conns
+		verdict := fmt.Sprintf("≤ %s: **met**", bytesStr(IdleTargetBytes))
+		if s.RSSPerConnBytes > IdleTargetBytes {
+			verdict = fmt.Sprintf("≤ %s: **NOT met**", bytesStr(IdleTargetBytes))
+		}
+		p("| %s | %s | %s | **%s** | %s | %s |\n", thousands(conns), bytesStr(float64(s.RSSBeforeBytes)), bytesStr(float64(s.RSSConnectedBytes)),
+			bytesStr(s.RSSPerConnBytes), bytesStr(whole), verdict)
+	}
+	if n == 0 {
+		return fmt.Sprintf("No chat-server row with %s clients or more ran.\n", thousands(idleMinClients))
 	}
 	return b.String()
 }

@@ -280,3 +280,40 @@ func FuzzRewriteRegions(f *testing.F) {
 		}
 	})
 }
+
+func TestIdleRegion(t *testing.T) {
+	row := func(clients, conns int, before, connected uint64) BenchRowRun {
+		return BenchRowRun{Row: BenchRow{TargetServer, clients, 1, 1, 5}, Result: &Result{
+			Connections: ConnectionStats{Connected: conns},
+			Server: &ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
+				RSSPerConnBytes: float64(connected-before) / float64(conns)},
+		}}
+	}
+	rep := &BenchReport{Rows: []BenchRowRun{
+		row(1000, 1000, 10<<20, 15<<20), // too small to be listed
+		{Row: BenchRow{TargetFloor, 10000, 1, 1, 5}, Result: &Result{}},
+		row(10000, 10000, 10<<20, 60<<20),
+		row(19000, 19000, 10<<20, 130<<20),
+		{Row: BenchRow{TargetServer, 19000, 1, 1, 2}, Skipped: "time budget"},
+	}}
+	got := rep.Regions()[RegionIdle]
+	for _, want := range []string{
+		"| 3 server | 10,000 | 10,000 | 10.0 MiB | 60.0 MiB | **5.1 KiB** | 6.1 KiB | ≤ 6.0 KiB: **met** |",
+		"| 4 server | 19,000 | 19,000 | 10.0 MiB | 130.0 MiB | **6.5 KiB** | 7.0 KiB | ≤ 6.0 KiB: **NOT met** |",
+		"| 5 server | 19,000 | not run: time budget |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("idle region lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| 1 server") || strings.Contains(got, "floor") {
+		t.Errorf("idle region lists a small or floor row:\n%s", got)
+	}
+	rep.Rows[2] = row(10000, 10000, 10<<20, 75<<20)
+	if got := rep.Regions()[RegionIdle]; !strings.Contains(got, "**6.7 KiB** | 7.7 KiB | ≤ 6.0 KiB: **NOT met** |") {
+		t.Errorf("idle region of a row over the target:\n%s", got)
+	}
+	if got := (&BenchReport{}).Regions()[RegionIdle]; !strings.Contains(got, "No chat-server row") {
+		t.Errorf("idle region without rows: %q", got)
+	}
+}

@@ -105,7 +105,8 @@
 // series) until a run's fan-out p99 exceeds a target or it loses a
 // delivery, and reports the largest count that met the target.
 // FloorServer is the least a chat server can do — each message framed
-// once and written to every member, one write each — so that a run against
+// once and written to every member, one plain write each, by GOMAXPROCS
+// writer goroutines per room that share the members — so that a run against
 // it shows the floor that the kernel, loopback TCP and the generator
 // impose; cmd/loadtest -floor starts it in a child process so that its CPU
 // and memory are measured apart.
@@ -121,5 +122,23 @@
 // ParseGoBench takes the median of every figure. The whole run keeps to
 // BenchConfig.Budget. BenchReport.Regions renders the tables and
 // WriteBenchmarks puts them into the marked regions of BENCHMARKS.md
-// (RewriteRegions), leaving the prose around them alone.
+// (RewriteRegions), leaving the prose around them alone. The idle region
+// sets the RSS per idle connection of the largest rows beside the issue's
+// target (IdleTargetBytes).
+//
+// # make soak
+//
+// Soak sets about 2,000 clients of seven behaviours on a running server —
+// observers, chatters, slow readers, vanishers, garbage senders, reconnect
+// storms and flooders; see Soak for what each does and expects — and
+// checks that the observers receive every event exactly once, in order,
+// with bounded latency, that every hostile client gets the close code or
+// HTTP status RFC 6455 and CONTRACT.md name, and that, once the clients
+// have gone, the server's goroutines and heap (read from its /metrics) are
+// back near their baseline. The hostile clients speak WebSocket on raw TCP
+// (soakwire.go), since x/net can neither break the protocol nor report a
+// close code. RunSoak (cmd/bench -soak, run by make soak) starts a fresh
+// server for it and stops it, all within a budget, and WriteSoak puts the
+// reliability tables into BENCHMARKS.md's soak region. TestSoak runs the
+// same soak for 8 s against the chat server in the test process.
 package loadtest

@@ -11,21 +11,26 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 )
 
 // FloorServer is the least a chat server can do: it accepts WebSocket
 // connections, sends the welcome, and writes each chat message, encoded
-// and framed once, to every member of the room, one write per connection,
-// in the goroutine that read it. Measuring it with the same clients as the
-// real server shows the floor that the kernel, loopback TCP and the
-// generator itself impose. It has no commands, join or leave events, limits
-// or slow-client policy: a member that stops reading stalls its room.
+// and framed once, to every member of the room with one plain write per
+// member. The writes are shared by GOMAXPROCS writer goroutines per room,
+// each serving the members dealt to it as they joined, so that the floor
+// uses the machine's cores as a server would. Measuring it with the same
+// clients as the real server shows the floor that the kernel, loopback TCP
+// and the generator itself impose. It has no commands, join or leave
+// events, limits or slow-client policy: a member that stops reading stalls
+// its writer, and in time its room.
 //
 // Close stops it; the other methods are safe for concurrent use.
 type FloorServer struct {
 	ln    net.Listener
+	quit  chan struct{} // closed by Close: the writers stop
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	rooms map[string]*floorRoom
@@ -34,11 +39,30 @@ type FloorServer struct {
 }
 
 type floorRoom struct {
-	mu      sync.Mutex // held while writing an event to the members, for id order
+	mu      sync.Mutex // held while handing an event to the writers, for id order
 	name    string
 	lastID  uint64
-	members map[net.Conn]struct{}
+	writers []*floorWriter
+	deal    int // the writer the next member goes to
 }
+
+// floorWriter is one of a room's writer goroutines. Everything for its
+// members — who joins, who leaves, the frames to write — arrives in order
+// on ops.
+type floorWriter struct {
+	ops chan floorOp
+}
+
+// floorOp is a join (conn with its welcome frame), a leave (conn alone) or
+// a frame for every member (frame alone).
+type floorOp struct {
+	conn  net.Conn
+	frame []byte
+}
+
+// floorQueue is how many operations a writer may have waiting before the
+// room's reader waits for it.
+const floorQueue = 256
 
 // ListenFloor starts a FloorServer on addr, such as "127.0.0.1:0".
 func ListenFloor(addr string) (*FloorServer, error) {
@@ -46,7 +70,7 @@ func ListenFloor(addr string) (*FloorServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: floor server: %w", err)
 	}
-	s := &FloorServer{ln: ln, rooms: make(map[string]*floorRoom), conns: make(map[net.Conn]struct{})}
+	s := &FloorServer{ln: ln, quit: make(chan struct{}), rooms: make(map[string]*floorRoom), conns: make(map[net.Conn]struct{})}
 	s.wg.Go(s.accept)
 	return s, nil
 }
@@ -59,6 +83,9 @@ func (s *FloorServer) URL() string { return "ws://" + s.ln.Addr().String() + "/w
 func (s *FloorServer) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
+	if !s.done {
+		close(s.quit)
+	}
 	s.done = true
 	for c := range s.conns {
 		c.Close()
@@ -92,6 +119,43 @@ func (s *FloorServer) accept() {
 	}
 }
 
+// send hands op to w, unless the server is closing; it reports whether it
+// did.
+func (s *FloorServer) send(w *floorWriter, op floorOp) bool {
+	select {
+	case w.ops <- op:
+		return true
+	case <-s.quit:
+		return false
+	}
+}
+
+// write is a writer goroutine: it keeps its members and writes every frame
+// to each of them, one write per member, in the order the frames came.
+func (s *FloorServer) write(w *floorWriter) {
+	members := make(map[net.Conn]struct{})
+	for {
+		var op floorOp
+		select {
+		case op = <-w.ops:
+		case <-s.quit:
+			return
+		}
+		switch {
+		case op.conn != nil && op.frame != nil: // join: the welcome first
+			if _, err := op.conn.Write(op.frame); err == nil {
+				members[op.conn] = struct{}{}
+			}
+		case op.conn != nil: // leave
+			delete(members, op.conn)
+		default:
+			for m := range members {
+				m.Write(op.frame) // a failed member leaves when its reader notices
+			}
+		}
+	}
+}
+
 // websocketGUID is the key suffix of RFC 6455 section 1.3.
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -116,20 +180,15 @@ func (s *FloorServer) serve(c net.Conn) {
 	name, room := q.Get("name"), s.room(q.Get("room"))
 
 	room.mu.Lock()
+	w := room.writers[room.deal%len(room.writers)]
+	room.deal++
 	welcome := fmt.Sprintf(`{"type":"welcome","name":%s,"room":%s,"id":%d,"epoch":"floor"}`, jsonString(name), jsonString(room.name), room.lastID)
-	_, err = c.Write(textFrame([]byte(welcome)))
-	if err == nil {
-		room.members[c] = struct{}{}
-	}
+	joined := s.send(w, floorOp{conn: c, frame: textFrame([]byte(welcome))})
 	room.mu.Unlock()
-	if err != nil {
+	if !joined {
 		return
 	}
-	defer func() {
-		room.mu.Lock()
-		delete(room.members, c)
-		room.mu.Unlock()
-	}()
+	defer s.send(w, floorOp{conn: c})
 
 	prefix := `,"room":` + jsonString(room.name) + `,"from":` + jsonString(name) + `,"text":`
 	for {
@@ -144,8 +203,8 @@ func (s *FloorServer) serve(c net.Conn) {
 		room.lastID++
 		ev := `{"type":"message","id":` + strconv.FormatUint(room.lastID, 10) + prefix + jsonString(string(payload)) + `}`
 		frame := textFrame([]byte(ev))
-		for m := range room.members {
-			m.Write(frame) // a failed member leaves when its reader notices
+		for _, w := range room.writers {
+			s.send(w, floorOp{frame: frame})
 		}
 		room.mu.Unlock()
 	}
@@ -159,7 +218,12 @@ func (s *FloorServer) room(name string) *floorRoom {
 	defer s.mu.Unlock()
 	r := s.rooms[name]
 	if r == nil {
-		r = &floorRoom{name: name, members: make(map[net.Conn]struct{})}
+		r = &floorRoom{name: name, writers: make([]*floorWriter, runtime.GOMAXPROCS(0))}
+		for i := range r.writers {
+			w := &floorWriter{ops: make(chan floorOp, floorQueue)}
+			r.writers[i] = w
+			s.wg.Go(func() { s.write(w) })
+		}
 		s.rooms[name] = r
 	}
 	return r

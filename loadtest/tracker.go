@@ -50,8 +50,12 @@ func (t *tracker) accepts(sender int) bool {
 
 // receive records message seq of sender (which must be accepted) and returns
 // what it changed.
-func (t *tracker) receive(sender int, seq uint64) (d deliveryCounts) {
-	st := &t.states[sender/t.rooms]
+func (t *tracker) receive(sender int, seq uint64) deliveryCounts {
+	return t.states[sender/t.rooms].receive(seq)
+}
+
+// receive records message seq and returns what it changed.
+func (st *seqState) receive(seq uint64) (d deliveryCounts) {
 	switch {
 	case seq >= st.hi:
 		shift := seq - st.hi + 1

@@ -2,15 +2,21 @@
 // against a freshly started chat server or floor server on a free loopback
 // port, then the go test benchmarks of wsproto and chat, and it rewrites
 // the generated tables of BENCHMARKS.md. See ringchat/loadtest.RunBench.
+// With -soak it is make soak instead: the soak and chaos test of
+// ringchat/loadtest.RunSoak against a fresh server (default flags but for
+// -sndbuf), which rewrites BENCHMARKS.md's reliability tables.
 //
 // Usage:
 //
 //	bench [-server bin/server] [-loadtest bin/loadtest] [-out BENCHMARKS.md] [flags]
+//	bench -soak [-server bin/server] [-out BENCHMARKS.md] [-soak-duration 2m20s]
 //
-// It ends by itself within -budget; Ctrl-C stops the servers it started and
-// leaves BENCHMARKS.md as it was. The exit status is 0 when every row and
-// the go test run completed (whatever they found: see the findings), 1 when
-// something could not run, and 2 for invalid flags.
+// It ends by itself within -budget (the soak: within its own bound, under
+// three minutes); Ctrl-C stops the servers it started and leaves
+// BENCHMARKS.md as it was. The exit status is 0 when every row and the go
+// test run completed (whatever they found: see the findings) or the soak
+// passed, 1 when something could not run or the soak failed, and 2 for
+// invalid flags.
 package main
 
 import (
@@ -23,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +52,9 @@ type options struct {
 	server, loadtest, out, save string
 	scale                       float64
 	noGoBench                   bool
+	soak                        bool
+	soakDuration                time.Duration
+	soakSndbuf                  int
 }
 
 // run is the whole command; it returns the exit status.
@@ -52,6 +62,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	cfg, opt, code := parseFlags(argv[1:], stdout, stderr)
 	if code >= 0 {
 		return code
+	}
+	if opt.soak {
+		return runSoak(ctx, argv, opt, stdout, stderr)
 	}
 	cfg.Log = stderr
 	rep, err := loadtest.RunBench(ctx, cfg)
@@ -110,6 +123,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.BenchConfig, 
 	fs.StringVar(&cfg.GoBench.Benchtime, "benchtime", cfg.GoBench.Benchtime, "go test -benchtime")
 	fs.DurationVar(&cfg.GoBench.Timeout, "gobench-time", cfg.GoBench.Timeout, "the part of -budget kept for the go test benchmarks")
 	fs.BoolVar(&opt.noGoBench, "no-gobench", false, "skip the go test benchmarks")
+	fs.BoolVar(&opt.soak, "soak", false, "run the soak and chaos test (make soak) instead of the matrix; rewrites only the soak region")
+	fs.DurationVar(&opt.soakDuration, "soak-duration", loadtest.DefaultSoakConfig().Duration, "with -soak: how long the clients act")
+	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", defaultSoakSndbuf, "with -soak: the server's -sndbuf in `bytes`, its one flag besides -addr (0: the OS default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bench [flags]\n\n"+
 			"Runs the make bench load-test matrix against fresh servers on loopback, then the go test\n"+
@@ -145,11 +161,19 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.BenchConfig, 
 		return bad("-gobench-time must be 0 to less than -budget, not %v", cfg.GoBench.Timeout)
 	case opt.out == "":
 		return bad("-out must name a file, or - for stdout")
+	case opt.soak && (opt.soakDuration < time.Second || opt.soakDuration > 150*time.Second):
+		return bad("-soak-duration must be 1s to 2m30s (make soak is bounded), not %v", opt.soakDuration)
+	case opt.soakSndbuf < 0:
+		return bad("-soak-sndbuf must not be negative, not %d", opt.soakSndbuf)
 	}
 	if _, err := time.ParseDuration(cfg.GoBench.Benchtime); err != nil && !strings.HasSuffix(cfg.GoBench.Benchtime, "x") {
 		return bad("-benchtime %q: want a duration or a count such as 100x", cfg.GoBench.Benchtime)
 	}
-	for _, bin := range []string{opt.server, opt.loadtest} {
+	bins := []string{opt.server, opt.loadtest}
+	if opt.soak {
+		bins = bins[:1]
+	}
+	for _, bin := range bins {
 		if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
 			return bad("no binary %s (run make build first)", bin)
 		}
@@ -182,6 +206,81 @@ func save(dir string, rep *loadtest.BenchReport) error {
 	}
 	if err == nil && rep.GoBench != nil {
 		err = os.WriteFile(filepath.Join(dir, "gobench.txt"), []byte(rep.GoBench.Raw), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("bench: saving the figures: %w", err)
+	}
+	return nil
+}
+
+// defaultSoakSndbuf is the soak server's send buffer. Left to the OS, a
+// loopback socket's grows to 4 MiB, which holds minutes of a room's events:
+// the slow readers would fill it only after the soak, and never meet the
+// ring's slow-reader policy (gap, 1008) or the write timeout.
+const defaultSoakSndbuf = 16 << 10
+
+// soakOverhead bounds what make soak adds to the soak's duration: the
+// server's start, the baseline, the clients' last steps, the drain, the
+// settling, the final reading and the server's stop. A healthy server needs
+// about ten seconds of it; with -soak-duration at most 2m30s, make soak
+// ends within three minutes (make build aside).
+const soakOverhead = 30 * time.Second
+
+// runSoak is make soak: the soak against a fresh server with default
+// flags but for -sndbuf.
+func runSoak(ctx context.Context, argv []string, opt options, stdout, stderr io.Writer) int {
+	sc := loadtest.DefaultSoakConfig()
+	sc.Duration = opt.soakDuration
+	sc.Log = stderr
+	args := []string{opt.server, "-addr", loadtest.AddrPlaceholder}
+	if opt.soakSndbuf > 0 {
+		args = append(args, "-sndbuf", strconv.Itoa(opt.soakSndbuf))
+	}
+	run := loadtest.SoakRun{
+		Server: loadtest.ProcessSpec{Args: args, Path: "/ws"},
+		Soak:   sc,
+		Budget: sc.Duration + soakOverhead,
+	}
+	res, err := loadtest.RunSoak(ctx, run)
+	res.Command = strings.Join(argv, " ")
+	if res.Started.IsZero() { // the soak did not start
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	if opt.save != "" {
+		if serr := saveJSON(opt.save, "soak.json", &res); serr != nil {
+			fmt.Fprintln(stderr, serr)
+		}
+	}
+	switch {
+	case res.Interrupted:
+		fmt.Fprintf(stderr, "bench: soak interrupted after %.0fs; %s left as it was\n", res.ElapsedS, opt.out)
+		return 1
+	case opt.out == "-":
+		fmt.Fprint(stdout, res.Markdown())
+	default:
+		if werr := loadtest.WriteSoak(opt.out, &res); werr != nil {
+			fmt.Fprintln(stderr, werr)
+			return 1
+		}
+		fmt.Fprintf(stderr, "bench: soak: wrote %s after %.0fs\n", opt.out, res.ElapsedS)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "bench: soak passed")
+	return 0
+}
+
+// saveJSON writes v as indented JSON to dir/name.
+func saveJSON(dir, name string, v any) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("bench: saving the figures: %w", err)

@@ -33,6 +33,8 @@ func TestRunFlags(t *testing.T) {
 		{"gobench time over budget", append(slices.Clone(bins), "-budget", "1m", "-gobench-time", "2m"), 2, "", "-gobench-time"},
 		{"no server", []string{"-server", filepath.Join(dir, "none"), "-loadtest", lt}, 2, "", "make build"},
 		{"empty out", append(slices.Clone(bins), "-out", ""), 2, "", "-out"},
+		{"soak too long", []string{"-soak", "-server", server, "-soak-duration", "10m"}, 2, "", "-soak-duration"},
+		{"soak, server fails", []string{"-soak", "-server", server, "-out", filepath.Join(dir, "none.md")}, 1, "", "exited before"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder

@@ -1,0 +1,162 @@
+package loadtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// RegionSoak is the region of BENCHMARKS.md that make soak rewrites.
+const RegionSoak = "soak"
+
+// WriteSoak rewrites the soak region of the file at path with res's
+// reliability tables, atomically; a file whose markers are damaged is left
+// alone.
+func WriteSoak(path string, res *SoakResult) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	doc, err := RewriteRegions(string(old), map[string]string{RegionSoak: res.Markdown()})
+	if err != nil {
+		return fmt.Errorf("%w (in %s)", err, path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".soak-*.md")
+	if err != nil {
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	_, err = tmp.WriteString(doc)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	return nil
+}
+
+// Markdown renders the soak as BENCHMARKS.md's reliability tables.
+func (r *SoakResult) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	c := r.Config
+
+	p("| | |\n| --- | --- |\n")
+	p("| date | %s (UTC), %.0f s in all |\n", r.Started.UTC().Format("2006-01-02 15:04"), r.ElapsedS)
+	if r.Command != "" {
+		p("| command | `%s` |\n", r.Command)
+	}
+	if len(r.ServerArgs) > 0 {
+		p("| chat server | `%s` |\n", argsLine(r.ServerArgs))
+	}
+	if m := r.Machine; m.CPUs > 0 {
+		p("| machine | %s, %d cores; load average %s before, %s after |\n", orDash(m.CPUModel), m.CPUs, orDash(m.LoadBefore), orDash(m.LoadAfter))
+	}
+	p("| soak | %s clients, %g s, %d rooms (one big, the rest small); chatters at %g msg/s each; a storm every %g s |\n",
+		thousands(float64(c.Clients)), c.DurationS, c.Rooms, c.ChatRate, c.StormEveryS)
+	verdict := "**PASS**: every check held"
+	switch {
+	case r.Interrupted:
+		verdict = "**INTERRUPTED**: the figures cover the soak up to then"
+	case len(r.Failures) > 0:
+		verdict = fmt.Sprintf("**FAIL**: %d checks failed (below)", len(r.Failures))
+	}
+	p("| verdict | %s |\n", verdict)
+
+	p("\n**Clients per behaviour.** Connections: handshakes begun / welcomes received. Problems are what the server should not have done; each fails the soak.\n\n")
+	p("| behaviour | clients | connections | problems |\n| --- | ---: | ---: | ---: |\n")
+	for _, bh := range r.Behaviour {
+		p("| %s | %s | %s / %s | %s |\n", bh.Name, thousands(float64(bh.Clients)), thousands(float64(bh.Attempts)), thousands(float64(bh.Connected)), flagCount(bh.Problem))
+	}
+
+	o := r.Observers
+	l := o.Latency
+	p("\n**Observers** (every event id and every chatter message, exactly once and in order).\n\n")
+	p("| observers | events checked | ids missing | ids repeated | events differing | chatter messages expected | received | lost | duplicated | out of order | altered | gaps / errors / dropped | p50 | p99 (bound) | max |\n")
+	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s (≤ %s) | %s |\n",
+		o.Observers, thousands(float64(o.EventsChecked)), flagCount(o.IDsMissing), flagCount(o.IDsRepeated), flagCount(o.Diverged),
+		thousands(float64(o.Expected)), thousands(float64(o.Received)), flagCount(o.Lost), flagCount(o.Duplicated), flagCount(o.OutOfOrder),
+		flagCount(o.Corrupted), flagCount(o.Gaps), flagCount(o.Errors), flagCount(o.Dropped),
+		latCell(l, l.P50Ms), latCell(l, l.P99Ms), msDur(c.MaxP99Ms), latCell(l, l.MaxMs))
+
+	s := r.Server
+	p("\n**Server** (from its /metrics; before: idle, before the first client; after: every client gone, %.1f s to settle).\n\n", s.SettleS)
+	p("| | before | after | allowed after | peak |\n| --- | ---: | ---: | --- | ---: |\n")
+	p("| goroutines | %s | %s | ≤ before + %d | %s |\n", thousands(float64(s.Before.Goroutines)), thousands(float64(s.After.Goroutines)), c.GoroutineSlack, thousands(float64(s.PeakGoroutines)))
+	p("| heap objects | %s | %s | ≤ before + %s (%s + %s × peak goroutines) | - |\n", bytesStr(float64(s.Before.HeapObjectsBytes)), bytesStr(float64(s.After.HeapObjectsBytes)),
+		bytesStr(float64(s.HeapAllowance)), bytesStr(float64(c.HeapSlackBytes)), bytesStr(float64(c.HeapPerGoroutine)))
+	p("| RSS | %s | %s | not bounded | %s |\n", bytesStr(float64(s.Before.RSSBytes)), bytesStr(float64(s.After.RSSBytes)), bytesStr(float64(s.PeakRSSBytes)))
+	p("| connections | %s | %s | 0 | %s |\n", thousands(float64(s.Before.Connections)), thousands(float64(s.After.Connections)), thousands(float64(s.PeakConnections)))
+	perConn := "-"
+	if s.ConnectionCycles > 0 {
+		perConn = bytesStr(float64(s.HeapAllowance) / float64(s.ConnectionCycles))
+	}
+	p("\nThe server accepted %s chat connections during the soak (a heap leak of more than %s per connection would exceed the heap's allowance) and answered %d of %d scrapes of /metrics, the slowest in %s.\n",
+		thousands(float64(s.ConnectionCycles)), perConn, s.Scrapes-s.ScrapeFailures, s.Scrapes, msDur(1000*s.SlowestScrapeS))
+	if closes := countDiff(s.Before.Closes, s.After.Closes); closes != "" {
+		p("Connections it ended, by close code (1006: without a close frame): %s.\n", closes)
+	}
+	if refusals := countDiff(s.Before.Refusals, s.After.Refusals); refusals != "" {
+		p("Handshakes it refused, by reason: %s.\n", refusals)
+	}
+
+	p("\n**What each behaviour met** (outcome: times).\n\n")
+	for _, bh := range r.Behaviour {
+		if len(bh.Outcomes) == 0 && len(bh.Problems) == 0 {
+			continue
+		}
+		var parts []string
+		for _, oc := range bh.Outcomes {
+			parts = append(parts, mdEscape(oc.Error)+": "+thousands(float64(oc.Count)))
+		}
+		for _, pr := range bh.Problems {
+			parts = append(parts, "**"+mdEscape(pr.Error)+": "+thousands(float64(pr.Count))+"**")
+		}
+		p("- %s — %s\n", bh.Name, strings.Join(parts, "; "))
+	}
+	if len(r.Failures) > 0 {
+		p("\n**Failed checks:**\n\n")
+		for _, f := range r.Failures {
+			p("- %s\n", mdEscape(f))
+		}
+	}
+	return b.String()
+}
+
+// countDiff renders after − before for each key, largest first.
+func countDiff(before, after map[string]uint64) string {
+	type kv struct {
+		k string
+		v uint64
+	}
+	var l []kv
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			l = append(l, kv{k, d})
+		}
+	}
+	slices.SortFunc(l, func(a, b kv) int {
+		if a.v != b.v {
+			if a.v > b.v {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var parts []string
+	for _, e := range l {
+		parts = append(parts, mdEscape(e.k)+": "+thousands(float64(e.v)))
+	}
+	return strings.Join(parts, " · ")
+}
