@@ -3,24 +3,46 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ringchat/chat"
 )
 
 // A server under test: each start function returns the ws:// URL of a fresh
-// server that is closed when the test ends. To run the same checks against
-// the real chat server, add an entry that starts package chat's handler in
-// an httptest.Server.
+// server that is closed when the test ends. The same checks run against a
+// faithful fake of the contract and against the real chat server.
 var servers = []struct {
 	name  string
 	start func(t testing.TB) string
 }{
 	{"fake", func(t testing.TB) string { return startFakeServer(t, nil).URL }},
+	{"chat", startChatServer},
+}
+
+// startChatServer runs package chat's server, with no per-connection rate
+// limit (the senders here are faster than a person), in an httptest server.
+func startChatServer(t testing.TB) string {
+	srv, err := chat.NewServer(chat.Options{MessageRate: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 }
 
 // quickConfig is a run of about a second: 50 clients, 10 senders.
