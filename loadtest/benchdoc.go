@@ -203,7 +203,14 @@ func WriteBenchmarks(path string, rep *BenchReport, newDoc string) error {
 	case err != nil:
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	doc, err := RewriteRegions(string(old), rep.Regions())
+	return rewriteFile(path, string(old), rep.Regions())
+}
+
+// rewriteFile rewrites regions of doc, the contents of the file at path,
+// and replaces the file with the result atomically: a failure, or markers
+// that RewriteRegions refuses, leave the old file as it was.
+func rewriteFile(path, doc string, regions map[string]string) error {
+	doc, err := RewriteRegions(doc, regions)
 	if err != nil {
 		return fmt.Errorf("%w (in %s)", err, path)
 	}

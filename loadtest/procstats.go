@@ -181,6 +181,27 @@ func (p metricsProbe) sample(ctx context.Context) (procSample, error) {
 func parseMetrics(r io.Reader) (procSample, error) {
 	var s procSample
 	var haveCPU, haveRSS bool
+	err := scanMetrics(r, func(name, _ string, v float64) {
+		switch name {
+		case "process_cpu_seconds_total":
+			s.cpu, haveCPU = time.Duration(v*float64(time.Second)), true
+		case "process_resident_memory_bytes":
+			s.rss, haveRSS = uint64(v), true
+		}
+	})
+	if err != nil {
+		return s, err
+	}
+	if !haveCPU || !haveRSS {
+		return s, fmt.Errorf("loadtest: server metrics: no process_cpu_seconds_total or process_resident_memory_bytes")
+	}
+	return s, nil
+}
+
+// scanMetrics reads Prometheus text exposition format and calls sample for
+// every sample line: its metric name, the value of its first label ("" if
+// none) and its value. Comments and lines it cannot read are skipped.
+func scanMetrics(r io.Reader, sample func(name, label string, value float64)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -194,8 +215,13 @@ func parseMetrics(r io.Reader) (procSample, error) {
 			continue
 		}
 		name, rest := line[:end], line[end:]
+		var label string
 		if rest[0] == '{' {
-			_, rest, _ = strings.Cut(rest, "}")
+			var labels string
+			labels, rest, _ = strings.Cut(rest[1:], "}")
+			if _, v, ok := strings.Cut(labels, "="); ok {
+				label, _, _ = strings.Cut(strings.TrimPrefix(v, `"`), `"`)
+			}
 		}
 		f := strings.Fields(rest)
 		if len(f) == 0 {
@@ -205,20 +231,12 @@ func parseMetrics(r io.Reader) (procSample, error) {
 		if err != nil {
 			continue
 		}
-		switch name {
-		case "process_cpu_seconds_total":
-			s.cpu, haveCPU = time.Duration(v*float64(time.Second)), true
-		case "process_resident_memory_bytes":
-			s.rss, haveRSS = uint64(v), true
-		}
+		sample(name, label, v)
 	}
 	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("loadtest: server metrics: %w", err)
+		return fmt.Errorf("loadtest: server metrics: %w", err)
 	}
-	if !haveCPU || !haveRSS {
-		return s, fmt.Errorf("loadtest: server metrics: no process_cpu_seconds_total or process_resident_memory_bytes")
-	}
-	return s, nil
+	return nil
 }
 
 // machineCPUs returns the number of CPUs /proc/stat counts, which may be

@@ -3,7 +3,6 @@ package loadtest
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -19,29 +18,7 @@ func WriteSoak(path string, res *SoakResult) error {
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	doc, err := RewriteRegions(string(old), map[string]string{RegionSoak: res.Markdown()})
-	if err != nil {
-		return fmt.Errorf("%w (in %s)", err, path)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".soak-*.md")
-	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	_, err = tmp.WriteString(doc)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	return nil
+	return rewriteFile(path, string(old), map[string]string{RegionSoak: res.Markdown()})
 }
 
 // Markdown renders the soak as BENCHMARKS.md's reliability tables.

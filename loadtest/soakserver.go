@@ -1,13 +1,10 @@
 package loadtest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -29,34 +26,7 @@ type ServerSample struct {
 func parseServerSample(r io.Reader) (ServerSample, error) {
 	s := ServerSample{Closes: map[string]uint64{}, Refusals: map[string]uint64{}}
 	seen := 0
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		end := strings.IndexAny(line, "{ ")
-		if end < 0 {
-			continue
-		}
-		name, rest := line[:end], line[end:]
-		var label string
-		if rest[0] == '{' {
-			var labels string
-			labels, rest, _ = strings.Cut(rest[1:], "}")
-			if _, v, ok := strings.Cut(labels, "="); ok {
-				label = strings.Trim(v, `"`)
-			}
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
+	err := scanMetrics(r, func(name, label string, v float64) {
 		switch name {
 		case "go_goroutines":
 			s.Goroutines, seen = int64(v), seen|1
@@ -71,9 +41,9 @@ func parseServerSample(r io.Reader) (ServerSample, error) {
 		case "ringchat_handshake_refusals_total":
 			s.Refusals[label] = uint64(v)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("loadtest: server metrics: %w", err)
+	})
+	if err != nil {
+		return s, err
 	}
 	if seen != 15 {
 		return s, fmt.Errorf("loadtest: server metrics: want go_goroutines, go_heap_objects_bytes, process_resident_memory_bytes and ringchat_connections")
