@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/internal/chattest"
 	"ringchat/wsproto"
 )
 
@@ -23,31 +24,8 @@ import (
 // cmd/server runs with) on a loopback port, and returns its address.
 func liveServer(t *testing.T, opts chat.Options) (*chat.Server, string) {
 	t.Helper()
-	if opts.MessageRate == 0 {
-		opts.MessageRate = -1
-	}
-	if opts.Logger == nil {
-		opts.Logger = discardLogger
-	}
-	srv, err := chat.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := srv.HTTPServer()
-	done := make(chan struct{})
-	go func() { hs.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		<-done
-	})
-	return srv, ln.Addr().String()
+	s := chattest.Start(t, nil, opts)
+	return s.Server, s.Addr
 }
 
 // chatter connects a well-behaved client and checks it can talk.

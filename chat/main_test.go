@@ -1,9 +1,6 @@
 package chat_test
 
 import (
-	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"testing"
 
@@ -14,7 +11,3 @@ import (
 // fan-out passes, slow writers, keepalive sweeps, servers — are still
 // running at the end.
 func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
-
-var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -3,11 +3,11 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/internal/chattest"
 	"ringchat/wsproto"
 )
 
@@ -26,32 +27,14 @@ const eventTimeout = 10 * time.Second
 
 // testServer is a chat server on a loopback port.
 type testServer struct {
-	*chat.Server
-	http *httptest.Server
-	url  string // ws://127.0.0.1:port/ws
+	*chattest.Server
+	url string // ws://127.0.0.1:port/ws
 }
 
 func startServer(t *testing.T, opts chat.Options) *testServer {
 	t.Helper()
-	if opts.MessageRate == 0 {
-		opts.MessageRate = -1 // tests publish fast unless they test the limit
-	}
-	if opts.Logger == nil {
-		opts.Logger = discardLogger
-	}
-	srv, err := chat.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	ts := &testServer{Server: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return ts
+	s := chattest.Start(t, nil, opts)
+	return &testServer{Server: s, url: s.URL()}
 }
 
 // testClient is one chat connection whose events a goroutine collects.
@@ -523,7 +506,7 @@ func TestNames(t *testing.T) {
 	}
 
 	for _, q := range []string{"name=a%20b", "name=" + strings.Repeat("x", 40), "room=no%2Fslash", "since=-1"} {
-		resp, err := http.Get(ts.http.URL + "/ws?" + q)
+		resp, err := http.Get(ts.HTTPURL() + "/ws?" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,7 +609,7 @@ func TestLimits(t *testing.T) {
 		ts.join(t, "name=b")
 		_, _, err := wsproto.Dial(context.Background(), ts.url+"?name=c", nil)
 		var he *wsproto.HandshakeError
-		if !errorsAs(err, &he) || he.Status != http.StatusServiceUnavailable {
+		if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 			t.Fatalf("third connection: %v, want 503", err)
 		}
 	})
@@ -635,7 +618,7 @@ func TestLimits(t *testing.T) {
 		ts.join(t, "name=a")
 		_, _, err := wsproto.Dial(context.Background(), ts.url+"?name=b", nil)
 		var he *wsproto.HandshakeError
-		if !errorsAs(err, &he) || he.Status != http.StatusTooManyRequests {
+		if !errors.As(err, &he) || he.Status != http.StatusTooManyRequests {
 			t.Fatalf("second connection from one IP: %v, want 429", err)
 		}
 	})
@@ -679,7 +662,7 @@ func TestShutdownSends1001(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	resp, err := http.Get(ts.http.URL + "/ws")
+	resp, err := http.Get(ts.HTTPURL() + "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -695,7 +678,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	a.send("hi")
 	a.nextOf(chat.TypeMessage)
 	get := func(path string) (int, string) {
-		resp, err := http.Get(ts.http.URL + path)
+		resp, err := http.Get(ts.HTTPURL() + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -715,7 +698,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	// The tutorial's bare ws://host:port works too.
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
-	ws, _, err := wsproto.Dial(ctx, "ws"+strings.TrimPrefix(ts.http.URL, "http")+"/?name=bare", nil)
+	ws, _, err := wsproto.Dial(ctx, "ws"+strings.TrimPrefix(ts.HTTPURL(), "http")+"/?name=bare", nil)
 	if err != nil {
 		t.Fatalf("bare address: %v", err)
 	}
@@ -725,7 +708,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Errorf("GET /ws: %d %q", code, body)
 	}
 	// Cross-site pages are refused.
-	req, _ := http.NewRequest("GET", ts.http.URL+"/ws", nil)
+	req, _ := http.NewRequest("GET", ts.HTTPURL()+"/ws", nil)
 	for k, v := range map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://evil.example"} {
 		req.Header.Set(k, v)
 	}

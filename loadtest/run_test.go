@@ -3,10 +3,7 @@ package loadtest
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/internal/chattest"
 )
 
 // A server under test: each start function returns the ws:// URL of a fresh
@@ -29,20 +27,9 @@ var servers = []struct {
 }
 
 // startChatServer runs package chat's server, with no per-connection rate
-// limit (the senders here are faster than a person), in an httptest server.
+// limit (the senders here are faster than a person).
 func startChatServer(t testing.TB) string {
-	srv, err := chat.NewServer(chat.Options{MessageRate: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	return chattest.Start(t, nil, chat.Options{}).URL()
 }
 
 // quickConfig is a run of about a second: 50 clients, 10 senders.

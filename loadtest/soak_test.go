@@ -5,9 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/internal/chattest"
 )
 
 // soakServer starts the real chat server in this process on a loopback
@@ -23,36 +21,19 @@ import (
 // readers are lapped and stalled ones dropped, and slowlorises cut off.
 func soakServer(t *testing.T) string {
 	t.Helper()
-	srv, err := chat.NewServer(chat.Options{
+	s := chattest.Start(t, nil, chat.Options{
 		RingCapacity:     64,
+		MessageRate:      10, // the default, stated: chattest would lift it
 		SendBufferBytes:  4096,
 		WriteTimeout:     2 * time.Second,
 		HandshakeTimeout: 2 * time.Second,
-		Logger:           slog.New(slog.DiscardHandler),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := srv.HTTPServer()
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		hs.Close()
-		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
+		if err := s.Stop(); err != nil {
+			t.Error(err)
 		}
 	})
-	return "ws://" + ln.Addr().String() + "/ws"
+	return s.URL()
 }
 
 // logWriter sends each line to t.Log.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"ringchat/chat"
 	"ringchat/chat/client"
+	"ringchat/internal/chattest"
 )
 
 const waitLimit = 10 * time.Second
@@ -61,32 +60,11 @@ func (o *output) waitFor(t *testing.T, s string, n int) {
 	}
 }
 
-// chatServer runs a chat server on ln until the test ends or stop is called.
-type chatServer struct {
-	srv  *chat.Server
-	http *http.Server
-	done chan struct{}
-}
-
-func serve(t *testing.T, ln net.Listener) *chatServer {
+// serve runs a chat server on ln until the test ends or its Stop, which
+// shuts it down the way SIGTERM does: 1001 to every client.
+func serve(t *testing.T, ln net.Listener) *chattest.Server {
 	t.Helper()
-	srv, err := chat.NewServer(chat.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MessageRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &chatServer{srv: srv, http: &http.Server{Handler: srv}, done: make(chan struct{})}
-	go func() { cs.http.Serve(ln); close(cs.done) }()
-	t.Cleanup(cs.stop)
-	return cs
-}
-
-// stop shuts the server down the way SIGTERM does: 1001 to every client.
-func (cs *chatServer) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cs.srv.Shutdown(ctx)
-	cs.http.Close()
-	<-cs.done
+	return chattest.Start(t, ln, chat.Options{})
 }
 
 func listen(t *testing.T, addr string) net.Listener {
@@ -215,7 +193,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	a.say(t, "before")
 	a.out.waitFor(t, "alice: before", 1)
 
-	first.stop()
+	first.Stop()
 	a.log.waitFor(t, "connection lost", 1)
 	a.say(t, "during") // typed while the server is down
 	serve(t, listen(t, addr))

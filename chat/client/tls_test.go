@@ -9,8 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -21,6 +19,7 @@ import (
 
 	"ringchat/chat"
 	"ringchat/chat/client"
+	"ringchat/internal/chattest"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key to
@@ -60,25 +59,10 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // otherwise.
 func TestTLS(t *testing.T) {
 	certFile, keyFile := selfSigned(t, t.TempDir())
-	srv, err := chat.NewServer(chat.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t, "127.0.0.1:0")
-	hs := srv.HTTPServer()
-	done := make(chan struct{})
-	go func() { hs.ServeTLS(ln, certFile, keyFile); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		<-done
-	})
-	url := "wss://" + ln.Addr().String() + "/ws"
+	url := chattest.StartTLS(t, nil, chat.Options{}, certFile, keyFile).URL()
 
 	var out bytes.Buffer
-	err = client.Run(context.Background(), client.Config{URL: url, Name: "secure", InsecureSkipVerify: true,
+	err := client.Run(context.Background(), client.Config{URL: url, Name: "secure", InsecureSkipVerify: true,
 		In: strings.NewReader("over tls\n"), Out: &out, Location: time.UTC})
 	if err != nil || !strings.Contains(out.String(), "secure: over tls") {
 		t.Fatalf("with -insecure: %v\n%s", err, out.String())

@@ -2,34 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"ringchat/chat"
+	"ringchat/internal/chattest"
 )
 
 // The terminal client end to end through a pipe, as `echo hi | go run
 // ./cmd/client -name bot` runs it: it sends, waits for its message to come
 // back, and exits 0.
 func TestPipe(t *testing.T) {
-	srv, err := chat.NewServer(chat.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-	})
+	url := chattest.Start(t, nil, chat.Options{}).URL()
 	var stdout, stderr bytes.Buffer
-	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 	code := run([]string{"-url", url, "-name", "bot", "-room", "pipes"}, strings.NewReader("hi\n"), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", code, stderr.String())
