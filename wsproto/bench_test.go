@@ -170,39 +170,29 @@ func tryWriteFrames() func(c *wsproto.Conn, _, f []byte) error {
 // BenchmarkWrite measures the write paths into a conn that discards: the
 // cost of wsproto alone.
 func BenchmarkWrite(b *testing.B) {
-	for _, wb := range writeBenches {
-		for _, size := range benchSizes {
-			b.Run(wb.name+"/"+size.name, func(b *testing.B) {
-				c := wsproto.NewConnForTest(&discardConn{}, wb.server, nil, nil)
-				payload := textPayload(size.n)
-				frame := wsproto.AppendFrame(nil, wsproto.OpBinary, payload)
-				if err := wb.write(c, payload, frame); err != nil { // warm up
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(size.n))
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := wb.write(c, payload, frame); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
-	}
+	benchWrites(b, func(b *testing.B) net.Conn { return &discardConn{} })
 }
 
 // BenchmarkWriteTCP measures the same paths over loopback TCP, with a
 // goroutine draining the other end: the path where a server's
 // WriteMessage and WriteFrames use writev.
 func BenchmarkWriteTCP(b *testing.B) {
+	benchWrites(b, func(b *testing.B) net.Conn {
+		a, peer := tcpPair(b)
+		var wg sync.WaitGroup
+		wg.Go(func() { io.Copy(io.Discard, peer) })
+		b.Cleanup(func() { a.Close(); wg.Wait() })
+		return a
+	})
+}
+
+// benchWrites runs every write path of writeBenches at every size over a
+// connection from newConn.
+func benchWrites(b *testing.B, newConn func(*testing.B) net.Conn) {
 	for _, wb := range writeBenches {
 		for _, size := range benchSizes {
 			b.Run(wb.name+"/"+size.name, func(b *testing.B) {
-				a, peer := tcpPair(b)
-				var wg sync.WaitGroup
-				wg.Go(func() { io.Copy(io.Discard, peer) })
-				b.Cleanup(func() { a.Close(); wg.Wait() })
-				c := wsproto.NewConnForTest(a, wb.server, nil, nil)
+				c := wsproto.NewConnForTest(newConn(b), wb.server, nil, nil)
 				payload := textPayload(size.n)
 				frame := wsproto.AppendFrame(nil, wsproto.OpBinary, payload)
 				if err := wb.write(c, payload, frame); err != nil { // warm up
