@@ -116,15 +116,11 @@ func (s *soaker) floodMessages() int { return 2*s.cfg.ServerBurst + 40 }
 
 func (s *soaker) floodOnce(ctx context.Context, k int, room *soakRoom) {
 	b := s.floodStats
-	rc, welcome, err := s.rawConnect(ctx, b, "flood-"+strconv.Itoa(k), room)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.problem("could not connect: " + errorKind(err))
-		}
+	rc, name, ok := s.rawConnect(ctx, b, "flood-"+strconv.Itoa(k), room)
+	if !ok {
 		return
 	}
 	defer rc.c.Close()
-	name := welcome.Name
 	r := startRawReader(rc)
 	start := time.Now()
 	var frames []wireFrame
@@ -166,9 +162,23 @@ func (s *soaker) floodOnce(ctx context.Context, k int, room *soakRoom) {
 const closeWait = 5 * time.Second
 
 // rawConnect makes a valid handshake on a raw connection and reads the
-// welcome, which names the client: name, or name made unique in the room
-// (an earlier connection of the same client may not have left yet).
-func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string, room *soakRoom) (*rawConn, soakEvent, error) {
+// welcome, returning the name it gives the client: name, or name made
+// unique in the room (an earlier connection of the same client may not
+// have left yet). A failure, unless ctx ended, is a problem of b's; then
+// ok is false.
+func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string, room *soakRoom) (rc *rawConn, welcomeName string, ok bool) {
+	rc, welcome, err := s.dialRaw(ctx, b, name, room)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.problem("could not connect: " + errorKind(err))
+		}
+		return nil, "", false
+	}
+	return rc, welcome.Name, true
+}
+
+// dialRaw is rawConnect's work.
+func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, room *soakRoom) (*rawConn, soakEvent, error) {
 	b.attempts.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()

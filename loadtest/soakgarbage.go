@@ -141,15 +141,11 @@ func (s *soaker) garbage(ctx context.Context, k int) {
 // garbageOnce connects, runs gc and checks the answer.
 func (s *soaker) garbageOnce(ctx context.Context, k int, room *soakRoom, gc garbageCase) {
 	b := s.garbageStats
-	rc, welcome, err := s.rawConnect(ctx, b, "junk-"+strconv.Itoa(k), room)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.problem("could not connect: " + errorKind(err))
-		}
+	rc, name, ok := s.rawConnect(ctx, b, "junk-"+strconv.Itoa(k), room)
+	if !ok {
 		return
 	}
 	defer rc.c.Close()
-	name := welcome.Name
 	r := startRawReader(rc)
 	// A write may fail when the server has already closed (it reads the
 	// header of a too-large frame and closes without reading the rest);
