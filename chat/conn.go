@@ -41,8 +41,9 @@ type conn struct {
 	bucket    *bucket
 	bucketIdx int
 
-	// Handed to the writer, under mu.
+	// Handed to the writer, under mu, by post.
 	mu       sync.Mutex
+	mail     atomic.Bool   // something below is set: the writer takes mu
 	outbox   [][]byte      // direct frames, in order
 	moveTo   *move         // a room change the writer has yet to make
 	closeReq *closeRequest // set once: send what is queued, then close
@@ -89,9 +90,7 @@ func (c *conn) start(q chatQuery) error {
 		return err
 	}
 	first := c.resume(r, start, q)
-	c.mu.Lock()
-	c.moveTo = &first
-	c.mu.Unlock()
+	c.post(func() { c.moveTo = &first })
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
 	c.ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
 	c.refreshDeadline(time.Now())
@@ -290,9 +289,7 @@ func (c *conn) changeRoom(want string) bool {
 		return false
 	}
 	m := c.resume(r, start, chatQuery{})
-	c.mu.Lock()
-	c.moveTo = &m
-	c.mu.Unlock()
+	c.post(func() { c.moveTo = &m })
 	c.wake()
 	return true
 }
@@ -302,12 +299,12 @@ func (c *conn) changeRoom(want string) bool {
 // unread.
 func (c *conn) reply(e *Event) bool {
 	frame := directFrame(e)
-	c.mu.Lock()
-	full := len(c.outbox) >= maxOutbox
-	if !full {
-		c.outbox = append(c.outbox, frame)
-	}
-	c.mu.Unlock()
+	full := false
+	c.post(func() {
+		if full = len(c.outbox) >= maxOutbox; !full {
+			c.outbox = append(c.outbox, frame)
+		}
+	})
 	if full {
 		c.closeWith(wsproto.ClosePolicyViolation, "too many unread replies")
 		return false
@@ -322,11 +319,11 @@ func (c *conn) reply(e *Event) bool {
 // goes on reading, and ignoring, the client's frames until the client
 // answers the close.
 func (c *conn) closeWith(code wsproto.CloseCode, reason string) {
-	c.mu.Lock()
-	if c.closeReq == nil {
-		c.closeReq = &closeRequest{code, reason}
-	}
-	c.mu.Unlock()
+	c.post(func() {
+		if c.closeReq == nil {
+			c.closeReq = &closeRequest{code, reason}
+		}
+	})
 	c.wake()
 }
 

@@ -444,9 +444,7 @@ func (s *Server) keepalive() {
 		}
 		s.mu.Unlock()
 		for _, c := range conns {
-			c.mu.Lock()
-			c.pingDue = true
-			c.mu.Unlock()
+			c.post(func() { c.pingDue = true })
 			c.notify()
 		}
 		clear(conns)

@@ -123,9 +123,7 @@ func (c *conn) pass(blocking bool) passResult {
 	if lapped {
 		c.srv.metrics.slowDisconnects.Add(1)
 		closeReq = &closeRequest{wsproto.ClosePolicyViolation, "too slow: missed events"}
-		c.mu.Lock()
-		c.closeReq = closeReq
-		c.mu.Unlock()
+		c.post(func() { c.closeReq = closeReq })
 	}
 	*bp = frames
 	if !blocking && (closeReq != nil || len(frames) > 0 && !c.tryWrite(frames, fromRing)) {
@@ -173,12 +171,26 @@ func putBatch(bp *[][]byte) {
 	batchPool.Put(bp)
 }
 
+// post changes the writer's mail with set, under mu, and flags it, so
+// that a pass with no mail takes no lock. Callers then notify or wake the
+// writer: the flag is set before that, so the pass it starts sees it.
+func (c *conn) post(set func()) {
+	c.mu.Lock()
+	set()
+	c.mail.Store(true)
+	c.mu.Unlock()
+}
+
 // takeMail appends the direct replies waiting for the writer, applies a
 // pending change of room, and returns a pending close request and whether a
 // ping is due.
 func (c *conn) takeMail(frames [][]byte) ([][]byte, *closeRequest, bool) {
+	if !c.mail.Load() {
+		return frames, nil, false // the usual case after a publish: no lock
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.mail.Store(c.closeReq != nil) // a close request stays until it is done
 	if c.moveTo != nil {
 		c.sub = c.moveTo.sub
 		frames = append(frames, c.moveTo.frames...)
