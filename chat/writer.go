@@ -25,7 +25,7 @@ import (
 // The writer never waits. A pass that cannot write without waiting — the
 // socket is full, another write holds the lock, the connection is TLS, or
 // there is a close handshake to perform — hands the connection to a new
-// goroutine (runSlow) that waits in the blocking calls, keeps making passes
+// goroutine (runWriter(true)) that waits in the blocking calls, keeps making passes
 // until the connection has caught up, and exits. A stalled socket thus costs
 // one goroutine of its own and nothing to anyone else; an idle connection
 // costs none.
@@ -45,7 +45,7 @@ var batchPool = sync.Pool{New: func() any { b := make([][]byte, 0, maxBatch); re
 // call it: they write to member after member themselves.
 func (c *conn) notify() {
 	if c.pending.Add(1) == 1 {
-		c.runFast()
+		c.runWriter(false)
 	}
 }
 
@@ -55,7 +55,7 @@ func (c *conn) notify() {
 // most of an idle connection's memory) and the caller never writes.
 func (c *conn) wake() {
 	if c.pending.Add(1) == 1 {
-		go c.runFast()
+		go c.runWriter(false)
 	}
 }
 
@@ -65,42 +65,28 @@ type passResult int
 const (
 	passDone    passResult = iota // everything ready was written
 	passMore                      // a full batch was written: more may be ready
-	passBlocked                   // a write must wait: hand over to runSlow
+	passBlocked                   // a write must wait: hand over to a blocking writer
 	passEnded                     // the connection is closed: no writer runs again
 )
 
-// runFast makes non-blocking passes until the connection has caught up.
-func (c *conn) runFast() {
+// runWriter makes passes until the connection has caught up: passes that
+// never wait, or, on a goroutine of its own, blocking ones. A non-blocking
+// pass that would have to wait hands the connection over to a blocking
+// writer on a new goroutine, which then owns it.
+func (c *conn) runWriter(blocking bool) {
 	for {
 		n := c.pending.Load()
-		switch c.pass(false) {
+		switch c.pass(blocking) {
 		case passDone:
 			if c.pending.CompareAndSwap(n, 0) {
 				return
 			}
 		case passMore:
 		case passBlocked:
-			go c.runSlow()
+			go c.runWriter(true)
 			return
 		case passEnded:
 			return // pending stays above 0: nobody becomes the writer again
-		}
-	}
-}
-
-// runSlow makes blocking passes until the connection has caught up, on a
-// goroutine of its own.
-func (c *conn) runSlow() {
-	for {
-		n := c.pending.Load()
-		switch c.pass(true) {
-		case passDone:
-			if c.pending.CompareAndSwap(n, 0) {
-				return
-			}
-		case passMore:
-		case passEnded:
-			return
 		}
 	}
 }
@@ -127,7 +113,7 @@ func (c *conn) pass(blocking bool) passResult {
 	}
 	*bp = frames
 	if !blocking && (closeReq != nil || len(frames) > 0 && !c.tryWrite(frames, fromRing)) {
-		c.carry = bp // runSlow writes it
+		c.carry = bp // the blocking writer writes it
 		return passBlocked
 	}
 	if blocking && len(frames) > 0 {
