@@ -258,7 +258,14 @@ func (c *Conn) writeBuffer() []byte {
 }
 
 // write writes b whole. The caller holds wmu.
-func (c *Conn) write(b []byte) error {
+func (c *Conn) write(b []byte) error { return c.writeAll(b, nil) }
+
+// writeAll writes b, or the buffers of v with writev when v is not nil. With
+// a WriteTimeout, a write that times out after making progress is resumed
+// with a fresh deadline: only a peer that accepts nothing for the whole
+// timeout is cut off; the deadline is cleared afterwards. Any other error
+// closes the connection. The caller holds wmu.
+func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
 	if c.writeTimeout > 0 {
 		defer c.clearWriteDeadline()
 	}
@@ -266,11 +273,18 @@ func (c *Conn) write(b []byte) error {
 		if c.writeTimeout > 0 {
 			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 		}
-		n, err := c.netConn.Write(b)
+		var n int64
+		var err error
+		if v == nil {
+			var m int
+			m, err = c.netConn.Write(b)
+			b, n = b[m:], int64(m)
+		} else {
+			n, err = v.WriteTo(c.netConn) // consumes what it wrote
+		}
 		if err == nil {
 			return nil
 		}
-		b = b[n:]
 		if n > 0 && c.writeTimeout > 0 && c.resumable(err) {
 			continue
 		}
@@ -294,10 +308,8 @@ var vectorPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 // writeVec writes the buffers in v, in order. One buffer, or several adding
 // up to at most coalesceLimit, go out as one plain write — on Linux a small
 // writev costs more than a copy and a write — and larger batches with one
-// writev. Nothing of v is kept or changed. With a WriteTimeout, a write that
-// times out after making progress is resumed with a fresh deadline: only a
-// peer that accepts nothing for the whole timeout is cut off. Any other error
-// closes the connection. The caller holds wmu.
+// writev. Nothing of v is kept or changed. Timeouts and errors are as for
+// writeAll. The caller holds wmu.
 func (c *Conn) writeVec(v [][]byte) error {
 	if len(v) == 1 {
 		return c.write(v[0])
@@ -317,31 +329,14 @@ func (c *Conn) writeVec(v [][]byte) error {
 		coalescePool.Put(bp)
 		return err
 	}
-	if c.writeTimeout > 0 {
-		defer c.clearWriteDeadline()
-	}
 	vp := vectorPool.Get().(*net.Buffers)
 	backing := append((*vp)[:0], v...)
 	*vp = backing
-	defer func() {
-		clear(backing) // let the frames be collected once the caller drops them
-		*vp = backing[:0]
-		vectorPool.Put(vp)
-	}()
-	for {
-		if c.writeTimeout > 0 {
-			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-		}
-		n, err := vp.WriteTo(c.netConn)
-		if err == nil {
-			return nil
-		}
-		if n > 0 && c.writeTimeout > 0 && c.resumable(err) {
-			continue
-		}
-		c.CloseNow()
-		return fmt.Errorf("wsproto: write: %w", err)
-	}
+	err := c.writeAll(nil, vp)
+	clear(backing) // let the frames be collected once the caller drops them
+	*vp = backing[:0]
+	vectorPool.Put(vp)
+	return err
 }
 
 // clearWriteDeadline removes the deadline a WriteTimeout set once its write
