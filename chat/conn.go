@@ -133,27 +133,31 @@ func (c *conn) end(err error) {
 	c.srv.ended(c)
 }
 
-// resume decides where a new connection starts reading its room: from now,
-// or — when the client says which event it saw last — from the one after,
-// with a gap event first if the ring no longer holds all of them or the
-// client's id belongs to another run of the room's history (an earlier
-// epoch: the server restarted and the ids began again).
+// resume decides where a new connection starts reading its room: from now;
+// from the event after the one the client says it saw last (since), with a
+// gap event first if the room no longer retains all of them or the client's
+// id belongs to another run of the room's history (an earlier epoch); or,
+// asked for history=N, from the room's Nth newest event. Events older than
+// the ring holds come from the room's log.
 func (c *conn) resume(r *room, start uint64, q chatQuery) move {
 	m := move{sub: subscription{room: r, next: start}}
-	m.frames = append(m.frames, directFrame(&Event{Type: TypeWelcome, Name: c.name, Room: r.name, ID: start - 1, Epoch: r.epoch}))
-	if !q.hasSince {
-		return m
-	}
-	oldest := r.oldest()
+	epoch := r.epoch()
+	m.frames = append(m.frames, directFrame(&Event{Type: TypeWelcome, Name: c.name, Room: r.name, ID: start - 1, Epoch: epoch}))
 	switch {
-	case q.epoch != "" && q.epoch != r.epoch, q.since >= start:
-		m.sub.next = oldest
-		m.frames = append(m.frames, c.gapFrame(r, 0))
-	case q.since+1 < oldest:
-		m.sub.next = oldest
-		m.frames = append(m.frames, c.gapFrame(r, oldest-q.since-1))
-	default:
-		m.sub.next = q.since + 1
+	case q.hasSince:
+		oldest := r.log.Oldest()
+		switch {
+		case q.epoch != "" && q.epoch != epoch, q.since >= start:
+			m.sub.next = oldest
+			m.frames = append(m.frames, c.gapFrame(r, 0))
+		case q.since+1 < oldest:
+			m.sub.next = oldest
+			m.frames = append(m.frames, c.gapFrame(r, oldest-q.since-1))
+		default:
+			m.sub.next = q.since + 1
+		}
+	case q.history > 0:
+		m.sub.next = max(r.log.Oldest(), start-min(uint64(q.history), start-1))
 	}
 	return m
 }
@@ -241,7 +245,9 @@ func (c *conn) handle(text string) bool {
 		if cmd.Kind == CmdMe {
 			typ = TypeMe
 		}
-		c.srv.publish(c.room, &Event{Type: typ, Room: c.room.name, From: c.name, Text: cmd.Arg, Time: FormatTime(time.Now())})
+		if _, err := c.srv.publish(c.room, &Event{Type: typ, Room: c.room.name, From: c.name, Text: cmd.Arg}); err != nil {
+			return c.reply(&Event{Type: TypeError, Text: strings.TrimPrefix(err.Error(), "chat: ")})
+		}
 	case CmdNick:
 		if err := c.srv.rename(c, cmd.Arg); err != nil {
 			return c.reply(&Event{Type: TypeError, Text: strings.TrimPrefix(err.Error(), "chat: ")})

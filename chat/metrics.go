@@ -28,6 +28,8 @@ type Metrics struct {
 	gaps             atomic.Uint64
 	slowDisconnects  atomic.Uint64
 	rateLimited      atomic.Uint64
+	storeErrors      atomic.Uint64                 // events the store refused: not sent to anyone
+	storeReplayed    atomic.Uint64                 // events sent from the store, older than the ring held
 	closes           [closeCodeSlots]atomic.Uint64 // by code 1000..1015, then "other"
 	fanout           latencyHistogram
 
@@ -102,6 +104,8 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("ringchat_gaps_total", "Gap events sent to clients that fell behind.", m.gaps.Load())
 	counter("ringchat_slow_disconnects_total", "Clients closed with 1008 for falling behind.", m.slowDisconnects.Load())
 	counter("ringchat_rate_limited_total", "Client messages refused by the rate limit.", m.rateLimited.Load())
+	counter("ringchat_store_errors_total", "Room events the history store refused (not sent to anyone).", m.storeErrors.Load())
+	counter("ringchat_store_replayed_total", "Room events sent from the history store because the ring no longer held them.", m.storeReplayed.Load())
 
 	fmt.Fprintf(cw, "# HELP ringchat_closes_total Connections ended, by close code (1006: without a close frame).\n# TYPE ringchat_closes_total counter\n")
 	for i := range m.closes {

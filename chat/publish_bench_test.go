@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ringchat/chat/store"
+	"ringchat/chat/store/memory"
 )
 
 // benchRoom returns a room with subs members whose writers never run: each
@@ -13,7 +16,7 @@ import (
 // add and nothing is written. The benchmarks below measure the fan-out's
 // own cost; what writing to sockets costs is make bench's business.
 func benchRoom(b *testing.B, subs int) *room {
-	r, err := newRoom("bench", DefaultRingCapacity)
+	r, err := openRoom(memory.New(store.Retention{}), "bench", DefaultRingCapacity)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +43,8 @@ func waitForPasses(b *testing.B, r *room) {
 }
 
 // BenchmarkPublish measures what one chat message costs the goroutine that
-// publishes it — encode, claim, store, wake the room's buckets — in rooms of
+// publishes it — encode, append to the room's in-memory log (which numbers
+// and keeps it), put it in the ring, wake the room's buckets — in rooms of
 // 1, 100 and 10,000 members. The cost should not grow with the room but for
 // one atomic add (and at most one goroutine) per bucket of 256 members.
 func BenchmarkPublish(b *testing.B) {
@@ -50,7 +54,7 @@ func BenchmarkPublish(b *testing.B) {
 			r := benchRoom(b, subs)
 			b.ReportAllocs()
 			for b.Loop() {
-				r.publish(e)
+				r.publish(e, time.Now())
 			}
 		})
 	}

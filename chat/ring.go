@@ -16,24 +16,33 @@ const MaxRingCapacity = 1 << 30
 // MaxRingCapacity.
 var ErrRingCapacity = errors.New("chat: ring capacity must be a power of two between 2 and 1<<30")
 
-// Ring is a room's broadcast log: a fixed number of slots holding the most recent events, each as
-// its final WebSocket frame, shared by every reader.
+// Ring is the hot end of a room's history: a fixed number of slots holding
+// the most recent events, each as its final WebSocket frame, shared by every
+// reader. The room's log (package ringchat/chat/store) gives events their
+// ids and keeps them; the ring is the cache from which every member's writer
+// reads them without a lock.
 //
-// Each event gets an id, the ring's sequence number: consecutive, starting at 1. The event with
-// id n lives in slot n mod Cap() until the event with id n+Cap() replaces it.
+// Ids are consecutive, from 1. The event with id n lives in slot n mod Cap()
+// until the event with id n+Cap() replaces it. A ring made when its room
+// already had history starts after the newest event then (NewRing's after):
+// a reader that wants an older one, or one the ring has overwritten, learns
+// that the ring no longer holds it, and reads it from the log instead.
 //
-// Concurrency: every method is safe to call from any number of goroutines at once. Publish is
-// lock-free and does no work per reader beyond closing the channel that waiting readers hold.
-// Readers keep their position (the id they want next) themselves and pass it to Read and Ready,
-// so the ring holds no state per reader, and a connection's writer can be run by any goroutine
-// rather than one parked per connection. Frames are shared: neither the publisher nor any
-// reader may modify them after Publish.
+// Concurrency: every method is safe to call from any number of goroutines at
+// once. Put is lock-free and does no work per reader beyond closing the
+// channel that waiting readers hold; events put by concurrent publishers may
+// arrive out of order, and readers still get them in id order. Readers keep
+// their position (the id they want next) themselves and pass it to Read and
+// Ready, so the ring holds no state per reader, and a connection's writer can
+// be run by any goroutine rather than one parked per connection. Frames are
+// shared: neither the publisher nor any reader may modify them after Put.
 type Ring struct {
 	mask  uint64                  // Cap()-1; read-only
+	after uint64                  // ids up to this one predate the ring; read-only
 	slots []atomic.Pointer[entry] // read-only header; slot contents change
 	_     [64]byte                // keep the fields publishers write off the read-only cache line
 
-	last atomic.Uint64 // highest claimed id
+	last atomic.Uint64 // highest id put
 	_    [56]byte
 
 	waiting atomic.Bool  // some reader may be blocked on the wake channel
@@ -41,7 +50,7 @@ type Ring struct {
 }
 
 // entry is one stored event. It is immutable: a slot changes by pointing at a new entry.
-// A nil frame marks an id whose encoding failed; readers count it as missed.
+// A nil frame marks a lost event; readers count it as missed.
 type entry struct {
 	id    uint64
 	frame []byte
@@ -55,57 +64,72 @@ var closedChan = func() chan struct{} {
 }()
 
 // NewRing returns an empty ring with the given capacity, which must be a power of two between 2
-// and MaxRingCapacity; otherwise the error wraps ErrRingCapacity.
-func NewRing(capacity int) (*Ring, error) {
+// and MaxRingCapacity (otherwise the error wraps ErrRingCapacity), for the events that follow
+// the one with id after: 0 for a room with no history yet, its log's newest id otherwise.
+func NewRing(capacity int, after uint64) (*Ring, error) {
 	if capacity < 2 || capacity > MaxRingCapacity || capacity&(capacity-1) != 0 {
 		return nil, fmt.Errorf("%w: got %d", ErrRingCapacity, capacity)
 	}
 	r := &Ring{
 		mask:  uint64(capacity - 1),
+		after: after,
 		slots: make([]atomic.Pointer[entry], capacity),
 	}
+	r.last.Store(after)
 	r.wake.Store(make(chan struct{}))
 	return r, nil
+}
+
+// startAfter tells a ring made with after 0 that it holds only the events after the one with
+// id after. It must be called before any reader uses the ring; Put may run meanwhile.
+func (r *Ring) startAfter(after uint64) {
+	r.after = after
+	for {
+		last := r.last.Load()
+		if last >= after || r.last.CompareAndSwap(last, after) {
+			return
+		}
+	}
 }
 
 // Cap returns the number of events the ring retains.
 func (r *Ring) Cap() int { return len(r.slots) }
 
-// Last returns the highest id claimed so far, 0 before the first Publish.
-//
-// An event is ordered in the room when Publish claims its id, before its frame is stored; the
-// event with id Last() may still be on its way into its slot. So Last()+1 is where a new reader
-// starts "from now": it receives every event claimed after the call, in order, and none claimed
-// before it, which belong to the history that a welcome reporting Last() as the latest id covers
-// (and that a later since=Last() replay correctly skips). No event falls in between.
+// Last returns the highest id put so far: NewRing's after before the first Put.
 func (r *Ring) Last() uint64 { return r.last.Load() }
 
-// Publish claims the next id, calls encode(id) to build the event's frame, stores the frame in
-// the ring and wakes waiting readers. It returns the id. It never blocks and never waits for
-// readers; any number of goroutines may publish at once. Its cost does not depend on the number
-// of readers, except that when some are blocked on Ready it closes their channel, and the
-// runtime then makes each of them runnable (a fraction of a microsecond per blocked reader).
+// Oldest returns the id of the oldest event the ring may still hold: a reader that wants an
+// older one should read it from the log. (The ring may have overwritten that one too by the
+// time the reader gets there; Read then says so.)
+func (r *Ring) Oldest() uint64 {
+	last := r.last.Load()
+	if last < r.after+uint64(len(r.slots)) {
+		return r.after + 1
+	}
+	return last - r.mask
+}
+
+// Put stores the frame of the event with the given id and wakes waiting readers. Each id is
+// put once, by the room's log (see store.Sink): as a rule in id order, but publishers that
+// finished at the same moment may put theirs out of order, and readers that reached an id
+// not yet put wait for it. It never blocks and never waits for readers. Its cost does not
+// depend on the number of readers, except that when some are blocked on Ready it closes
+// their channel, and the runtime then makes each of them runnable (a fraction of a
+// microsecond per blocked reader).
 //
-// Readers that reached this id wait for it between the claim and the store, so encode must be
-// quick CPU work (no I/O, no locks). The returned frame is shared with every reader and must not
-// be modified afterwards. If encode panics or returns nil, the id is stored as a gap that readers
-// report as missed, and the panic continues.
-//
-// A publisher delayed so long that the ring moved a whole lap past its id (Cap() newer events
-// stored) does not store its frame: readers that wanted it learn that they missed it.
-func (r *Ring) Publish(encode func(id uint64) []byte) uint64 {
-	id := r.last.Add(1)
-	stored := false
-	defer func() {
-		if !stored { // encode panicked: do not leave readers waiting for this id
-			r.store(&entry{id: id})
-			r.wakeWaiters()
+// A frame that arrives a whole lap late (Cap() newer events stored) is not stored: readers
+// that wanted it learn that the ring no longer holds it. A nil frame marks the event as lost:
+// readers count it as missed. The frame is shared with every reader and must not be modified
+// afterwards.
+func (r *Ring) Put(id uint64, frame []byte) {
+	for {
+		last := r.last.Load()
+		if last >= id || r.last.CompareAndSwap(last, id) {
+			break
 		}
-	}()
-	r.store(&entry{id: id, frame: encode(id)})
-	stored = true
+	}
+	r.store(&entry{id: id, frame: frame})
 	r.wakeWaiters()
-	return id
 }
 
 // store puts e into its slot unless the slot already holds a newer event. It reports whether e
@@ -137,21 +161,26 @@ func (r *Ring) wakeWaiters() {
 // stored, up to cap(dst) of them, and returns them with the id to read next. It never blocks and
 // never allocates; dst is the caller's to reuse once it is done with the frames.
 //
-// missed counts the events the reader can no longer get: the ring lapped it (they were
-// overwritten) or their encoding failed. They are the ids just before the returned frames:
-// frames[i] is the event with id next+missed+i, and newNext = next+missed+len(frames). After a
-// lap, reading resumes at the oldest id the ring retains at that moment, Last()-Cap()+1. A read
-// that finds an overwritten slot after it has collected frames stops there and reports the loss
-// on the following call.
+// missed counts the events the reader cannot get from the ring: it lapped the reader (they
+// were overwritten), they predate the ring, or they were lost. They are the ids just before
+// the returned frames: frames[i] is the event with id next+missed+i, and newNext =
+// next+missed+len(frames). After a lap, reading resumes at the oldest id the ring retains at
+// that moment, Last()-Cap()+1. A read that finds an overwritten slot after it has collected
+// frames stops there and reports the loss on the following call. A reader with the room's log
+// behind it reads the missed events from there instead.
 //
 // Ids start at 1; next 0 is read as 1. An empty result with missed 0 means nothing new is
-// stored yet: wait on Ready(newNext). A next beyond Last()+1 waits for ids not yet claimed, so
-// positions coming from clients should be checked against Last() first.
+// stored yet: wait on Ready(newNext). A next beyond Last()+1 waits for ids not yet put, so
+// positions coming from clients should be checked against the log's Last() first.
 func (r *Ring) Read(next uint64, dst [][]byte) (frames [][]byte, newNext, missed uint64) {
 	if next == 0 {
 		next = 1
 	}
 	frames = dst[:0]
+	if next <= r.after {
+		missed = r.after + 1 - next
+		next = r.after + 1
+	}
 	for len(frames) < cap(frames) {
 		e := r.slots[next&r.mask].Load()
 		switch {
@@ -187,6 +216,9 @@ func (r *Ring) Read(next uint64, dst [][]byte) (frames [][]byte, newNext, missed
 func (r *Ring) Ready(next uint64) <-chan struct{} {
 	if next == 0 {
 		next = 1
+	}
+	if next <= r.after {
+		return closedChan // the reader missed it: Read says so
 	}
 	// Take the channel, announce the wait, then look again. A publisher that stores after the
 	// look finds waiting set, or finds it reset by another publisher after we set it; either

@@ -111,7 +111,7 @@ func (bb *burstBarrier) fail() { bb.failOnce.Do(func() { close(bb.failed) }) }
 // startRingBroadcast starts subs writer goroutines reading one ring in batches of up to 64,
 // each the loop a connection's writer runs. stop ends them and waits.
 func startRingBroadcast(subs int, barrier *burstBarrier) (publish func(), stop func()) {
-	ring, err := NewRing(DefaultRingCapacity)
+	ring, err := NewRing(DefaultRingCapacity, 0)
 	if err != nil {
 		panic(err)
 	}
@@ -144,7 +144,8 @@ func startRingBroadcast(subs int, barrier *burstBarrier) (publish func(), stop f
 			}
 		})
 	}
-	publish = func() { ring.Publish(encodeBenchEvent) }
+	var seq uint64
+	publish = func() { seq++; ring.Put(seq, encodeBenchEvent(seq)) }
 	stop = func() {
 		close(quit)
 		writers.Wait()
@@ -157,7 +158,7 @@ func startRingBroadcast(subs int, barrier *burstBarrier) (publish func(), stop f
 // not already making a pass, and a pass reads the ring for every subscriber of its bucket and
 // writes what is ready — until no publish arrived during the pass. stop waits for the passes.
 func startBucketBroadcast(subs int, barrier *burstBarrier) (publish func(), stop func()) {
-	ring, err := NewRing(DefaultRingCapacity)
+	ring, err := NewRing(DefaultRingCapacity, 0)
 	if err != nil {
 		panic(err)
 	}
@@ -205,8 +206,10 @@ func startBucketBroadcast(subs int, barrier *burstBarrier) (publish func(), stop
 			}
 		}
 	}
+	var seq uint64
 	publish = func() {
-		ring.Publish(encodeBenchEvent)
+		seq++
+		ring.Put(seq, encodeBenchEvent(seq))
 		for _, bk := range buckets {
 			if bk.pending.Add(1) == 1 {
 				passes.Add(1)
@@ -244,37 +247,39 @@ func encodeBenchEvent(id uint64) []byte {
 	return f
 }
 
-// BenchmarkRingPublish is the ring's own publish cost without readers: claim, store, and the
-// check for waiters, with a frame encoded beforehand.
-func BenchmarkRingPublish(b *testing.B) {
-	ring, _ := NewRing(DefaultRingCapacity)
+// BenchmarkRingPut is the ring's own cost per event without readers: raise Last, store, and
+// the check for waiters, with a frame encoded beforehand.
+func BenchmarkRingPut(b *testing.B) {
+	ring, _ := NewRing(DefaultRingCapacity, 0)
 	frame := encodeBenchEvent(1)
-	encode := func(uint64) []byte { return frame }
+	var id uint64
 	b.ReportAllocs()
 	for b.Loop() {
-		ring.Publish(encode)
+		id++
+		ring.Put(id, frame)
 	}
 }
 
-// BenchmarkRingPublishParallel is BenchmarkRingPublish with GOMAXPROCS publishers on one ring.
-func BenchmarkRingPublishParallel(b *testing.B) {
-	ring, _ := NewRing(DefaultRingCapacity)
+// BenchmarkRingPutParallel is BenchmarkRingPut with GOMAXPROCS publishers on one ring, numbered
+// by one counter as a log numbers them, so that their puts race and arrive out of order.
+func BenchmarkRingPutParallel(b *testing.B) {
+	ring, _ := NewRing(DefaultRingCapacity, 0)
 	frame := encodeBenchEvent(1)
-	encode := func(uint64) []byte { return frame }
+	var seq atomic.Uint64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			ring.Publish(encode)
+			ring.Put(seq.Add(1), frame)
 		}
 	})
 }
 
 // BenchmarkRingRead reads a full ring in batches of 64; ns/frame is per frame read.
 func BenchmarkRingRead(b *testing.B) {
-	ring, _ := NewRing(DefaultRingCapacity)
+	ring, _ := NewRing(DefaultRingCapacity, 0)
 	frame := encodeBenchEvent(1)
-	for range DefaultRingCapacity {
-		ring.Publish(func(uint64) []byte { return frame })
+	for id := range uint64(DefaultRingCapacity) {
+		ring.Put(id+1, frame)
 	}
 	batch := make([][]byte, 0, 64)
 	next := uint64(1)

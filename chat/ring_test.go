@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -32,18 +33,34 @@ func frameID(f []byte) uint64 {
 	return id
 }
 
-func newTestRing(t testing.TB, capacity int) *Ring {
+// testRing is a ring with a stand-in for its room's log: a counter that
+// numbers events before they are put, as a log does, so that an id can be
+// taken (claimed) and put later, or by publishers racing each other.
+type testRing struct {
+	*Ring
+	claimed atomic.Uint64 // the log's Last(): the newest id handed out
+}
+
+func newTestRing(t testing.TB, capacity int) *testRing {
 	t.Helper()
-	r, err := NewRing(capacity)
+	r, err := NewRing(capacity, 0)
 	if err != nil {
 		t.Fatalf("NewRing(%d): %v", capacity, err)
 	}
-	return r
+	return &testRing{Ring: r}
 }
 
-func publishN(r *Ring, n int) {
+// publish numbers an event, encodes it and puts it, as a log's Append
+// and its sink do.
+func (r *testRing) publish(encode func(id uint64) []byte) uint64 {
+	id := r.claimed.Add(1)
+	r.Put(id, encode(id))
+	return id
+}
+
+func publishN(r *testRing, n int) {
 	for range n {
-		r.Publish(func(id uint64) []byte { return testFrame(id, "") })
+		r.publish(func(id uint64) []byte { return testFrame(id, "") })
 	}
 }
 
@@ -85,7 +102,7 @@ func TestNewRingCapacity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := NewRing(tt.capacity)
+			r, err := NewRing(tt.capacity, 0)
 			if tt.wantErr {
 				if !errors.Is(err, ErrRingCapacity) || r != nil {
 					t.Fatalf("NewRing(%d) = %v, %v; want nil, ErrRingCapacity", tt.capacity, r, err)
@@ -162,13 +179,8 @@ func TestReadDoesNotAllocate(t *testing.T) {
 // returns those frames and reports the loss on the next call, keeping frames[i] = next+missed+i.
 func TestReadLapInsideBatch(t *testing.T) {
 	r := newTestRing(t, 4)
-	for range 6 {
-		r.last.Add(1) // claim ids 1..6
-	}
-	for _, id := range []uint64{1, 2, 6} { // 6 overwrites 2 in slot 2
-		if !r.store(&entry{id: id, frame: testFrame(id, "")}) {
-			t.Fatalf("store(%d) refused", id)
-		}
+	for _, id := range []uint64{1, 2, 6} { // ids 1..6 handed out; 6 overwrites 2 in slot 2
+		r.Put(id, testFrame(id, ""))
 	}
 	dst := make([][]byte, 0, 4)
 	steps := []struct {
@@ -188,7 +200,7 @@ func TestReadLapInsideBatch(t *testing.T) {
 		}
 	}
 	for _, id := range []uint64{3, 4, 5} {
-		r.store(&entry{id: id, frame: testFrame(id, "")})
+		r.Put(id, testFrame(id, ""))
 	}
 	frames, next, missed := r.Read(3, dst)
 	if got := frameIDs(t, frames); !slices.Equal(got, []uint64{3, 4, 5, 6}) || next != 7 || missed != 0 {
@@ -201,7 +213,7 @@ func TestReadLapInsideBatch(t *testing.T) {
 func TestStalledPublisher(t *testing.T) {
 	t.Run("within a lap readers wait, then read in order", func(t *testing.T) {
 		r := newTestRing(t, 4)
-		stalled := r.last.Add(1)
+		stalled := r.claimed.Add(1)
 		publishN(r, 2) // ids 2 and 3
 		dst := make([][]byte, 0, 4)
 		if frames, next, missed := r.Read(1, dst); len(frames) != 0 || next != 1 || missed != 0 {
@@ -229,7 +241,7 @@ func TestStalledPublisher(t *testing.T) {
 	})
 	t.Run("after a lap the late store is dropped", func(t *testing.T) {
 		r := newTestRing(t, 4)
-		stalled := r.last.Add(1)
+		stalled := r.claimed.Add(1)
 		publishN(r, 4) // ids 2..5; 5 lands in id 1's slot
 		if r.store(&entry{id: stalled, frame: testFrame(stalled, "late")}) {
 			t.Fatal("a store one lap late replaced newer data")
@@ -246,33 +258,54 @@ func TestStalledPublisher(t *testing.T) {
 	})
 }
 
-func TestPublishEncodeFailure(t *testing.T) {
-	tests := []struct {
-		name   string
-		encode func(id uint64) []byte
-	}{
-		{"encode panics", func(uint64) []byte { panic("encode failed") }},
-		{"encode returns nil", func(uint64) []byte { return nil }},
+// TestPutLost: an event put as lost (a nil frame) wakes the readers waiting for it, who count
+// it as missed and read on.
+func TestPutLost(t *testing.T) {
+	r := newTestRing(t, 4)
+	ready := r.Ready(1)
+	r.Put(r.claimed.Add(1), nil)
+	select {
+	case <-ready:
+	default:
+		t.Fatal("readers waiting for the lost id were not woken")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newTestRing(t, 4)
-			ready := r.Ready(1)
-			func() {
-				defer func() { _ = recover() }()
-				r.Publish(tt.encode)
-			}()
-			select {
-			case <-ready:
-			default:
-				t.Fatal("readers waiting for the failed id were not woken")
-			}
-			publishN(r, 1)
-			frames, next, missed := r.Read(1, make([][]byte, 0, 4))
-			if got := frameIDs(t, frames); !slices.Equal(got, []uint64{2}) || next != 3 || missed != 1 {
-				t.Fatalf("Read(1) = ids %v, next %d, missed %d; want [2], 3, 1", got, next, missed)
-			}
-		})
+	publishN(r, 1)
+	frames, next, missed := r.Read(1, make([][]byte, 0, 4))
+	if got := frameIDs(t, frames); !slices.Equal(got, []uint64{2}) || next != 3 || missed != 1 {
+		t.Fatalf("Read(1) = ids %v, next %d, missed %d; want [2], 3, 1", got, next, missed)
+	}
+}
+
+// TestRingAfter: a ring opened on a room with history holds only later events; a reader
+// that wants an older one is told at once that it missed it (and reads it from the log).
+func TestRingAfter(t *testing.T) {
+	r, err := NewRing(4, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Last() != 10 || r.Oldest() != 11 {
+		t.Fatalf("Last() = %d, Oldest() = %d; want 10, 11", r.Last(), r.Oldest())
+	}
+	select {
+	case <-r.Ready(7):
+	default:
+		t.Fatal("Ready(7) open for an id before the ring")
+	}
+	dst := make([][]byte, 0, 8)
+	if frames, next, missed := r.Read(11, dst); len(frames) != 0 || next != 11 || missed != 0 {
+		t.Fatalf("Read(11) on an empty ring = %d frames, next %d, missed %d; want 0, 11, 0", len(frames), next, missed)
+	}
+	r.Put(11, testFrame(11, ""))
+	r.Put(12, testFrame(12, ""))
+	frames, next, missed := r.Read(7, dst)
+	if got := frameIDs(t, frames); !slices.Equal(got, []uint64{11, 12}) || next != 13 || missed != 4 {
+		t.Fatalf("Read(7) = ids %v, next %d, missed %d; want [11 12], 13, 4", got, next, missed)
+	}
+	for id := uint64(13); id <= 16; id++ {
+		r.Put(id, testFrame(id, ""))
+	}
+	if r.Oldest() != 13 {
+		t.Fatalf("Oldest() = %d after a lap; want 13", r.Oldest())
 	}
 }
 
@@ -281,10 +314,10 @@ func TestPublishEncodeFailure(t *testing.T) {
 // the claimed event and gets everything in order.
 func TestJoinFromNow(t *testing.T) {
 	r := newTestRing(t, 8)
-	inFlight := r.last.Add(1)
-	joined := r.Last() + 1
+	inFlight := r.claimed.Add(1)
+	joined := r.claimed.Load() + 1
 	if joined != 2 {
-		t.Fatalf("Last()+1 = %d with id 1 claimed; want 2", joined)
+		t.Fatalf("join point %d with id 1 claimed; want 2", joined)
 	}
 	publishN(r, 1)
 	dst := make([][]byte, 0, 8)
@@ -334,7 +367,7 @@ func TestReadyClosedWhenReadable(t *testing.T) {
 // the next one, wakes the reader early; the reader waits again, and the second publish wakes it.
 func TestReadyInterleavedPublishers(t *testing.T) {
 	r := newTestRing(t, 8)
-	first, second := r.last.Add(1), r.last.Add(1)
+	first, second := r.claimed.Add(1), r.claimed.Add(1)
 	r.store(&entry{id: first, frame: testFrame(first, "")}) // first publisher, before its wake-up
 	dst := make([][]byte, 0, 8)
 	frames, next, _ := r.Read(1, dst)
@@ -406,10 +439,10 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 	published := make([][]byte, total+1) // by id; each publisher writes only its own ids
 	got := make([][][]byte, readers)
 	var wg sync.WaitGroup
-	start := r.Last() + 1 // 1: readers join before anything is published
+	start := r.claimed.Load() + 1 // 1: readers join before anything is published
 	for i := range readers {
 		wg.Go(func() {
-			missed := readRingUntil(ctx, t, r, start, total, 1+i%5*16, func(id uint64, f []byte) {
+			missed := readRingUntil(ctx, t, r.Ring, start, total, 1+i%5*16, func(id uint64, f []byte) {
 				if frameID(f) != id {
 					t.Errorf("reader %d asked for id %d, got frame %q", i, id, f)
 				}
@@ -426,7 +459,7 @@ func TestConcurrentPublishersAndReaders(t *testing.T) {
 			var previous uint64
 			for seq := range perPublisher {
 				var frame []byte
-				id := r.Publish(func(id uint64) []byte {
+				id := r.publish(func(id uint64) []byte {
 					frame = testFrame(id, fmt.Sprintf("publisher=%d seq=%d", p, seq))
 					return frame
 				})
@@ -467,7 +500,7 @@ func TestConcurrentLappedReaders(t *testing.T) {
 	for i := range readers {
 		wg.Go(func() {
 			delivered := uint64(0)
-			missed := readRingUntil(ctx, t, r, 1, total, 3, func(id uint64, f []byte) {
+			missed := readRingUntil(ctx, t, r.Ring, 1, total, 3, func(id uint64, f []byte) {
 				if frameID(f) != id {
 					t.Errorf("reader %d asked for id %d, got frame %q", i, id, f)
 				}
@@ -498,7 +531,7 @@ func TestNoLapWithinCapacity(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range readers {
 		wg.Go(func() {
-			missed := readRingUntil(ctx, t, r, 1, total, 1+i*3, func(id uint64, f []byte) {
+			missed := readRingUntil(ctx, t, r.Ring, 1, total, 1+i*3, func(id uint64, f []byte) {
 				if frameID(f) != id {
 					t.Errorf("reader %d asked for id %d, got frame %q", i, id, f)
 				}
@@ -550,12 +583,12 @@ func TestJoinWhilePublishing(t *testing.T) {
 	for i := range joiners {
 		wg.Go(func() {
 			<-joinAt[i]
-			start := r.Last() + 1
+			start := r.claimed.Load() + 1
 			close(joined[i])
 			if start > total {
 				t.Errorf("joiner %d joined after the last event", i)
 			}
-			missed := readRingUntil(ctx, t, r, start, total, 16, func(id uint64, f []byte) {
+			missed := readRingUntil(ctx, t, r.Ring, start, total, 16, func(id uint64, f []byte) {
 				if frameID(f) != id {
 					t.Errorf("joiner %d asked for id %d, got frame %q", i, id, f)
 				}
@@ -595,7 +628,7 @@ func TestReadyNeverMissesWakeup(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range readers {
 				wg.Go(func() {
-					readRingUntil(ctx, t, r, 1, last, 4, func(id uint64, f []byte) {
+					readRingUntil(ctx, t, r.Ring, 1, last, 4, func(id uint64, f []byte) {
 						if frameID(f) != id {
 							t.Errorf("reader %d asked for id %d, got frame %q", i, id, f)
 						}
@@ -634,16 +667,15 @@ func TestReadyNeverMissesWakeup(t *testing.T) {
 }
 
 func ExampleRing() {
-	ring, err := NewRing(8)
+	ring, err := NewRing(8, 0) // a room with no history yet
 	if err != nil {
 		panic(err)
 	}
 	next := ring.Last() + 1 // a reader joining now
 
-	for _, text := range []string{"hello", "world"} {
-		ring.Publish(func(id uint64) []byte {
-			return fmt.Appendf(nil, `{"type":"message","id":%d,"text":%q}`, id, text)
-		})
+	// The room's log numbers the events and puts them in the ring.
+	for id, text := range []string{"hello", "world"} {
+		ring.Put(uint64(id+1), fmt.Appendf(nil, `{"type":"message","id":%d,"text":%q}`, id+1, text))
 	}
 
 	batch := make([][]byte, 0, 16) // reused for every read
@@ -661,7 +693,7 @@ func ExampleRing() {
 // ExampleRing_Ready shows a connection's writer loop: read a batch, write it, and when caught
 // up wait for the ring together with the connection's own channels.
 func ExampleRing_Ready() {
-	ring, _ := NewRing(DefaultRingCapacity)
+	ring, _ := NewRing(DefaultRingCapacity, 0)
 	done := make(chan struct{})
 	written := make(chan string)
 
@@ -671,7 +703,7 @@ func ExampleRing_Ready() {
 		for {
 			frames, newNext, missed := ring.Read(next, batch)
 			next = newNext
-			if missed > 0 {
+			if missed > 0 { // a real writer reads these from the room's log
 				written <- fmt.Sprintf("gap: missed %d", missed)
 			}
 			for _, f := range frames { // one writev (net.Buffers) in a real server
@@ -688,8 +720,8 @@ func ExampleRing_Ready() {
 		}
 	}()
 
-	for _, text := range []string{"one", "two", "three"} {
-		ring.Publish(func(id uint64) []byte { return fmt.Appendf(nil, "%d:%s", id, text) })
+	for id, text := range []string{"one", "two", "three"} {
+		ring.Put(uint64(id+1), fmt.Appendf(nil, "%d:%s", id+1, text))
 		fmt.Println(<-written)
 	}
 	close(done)

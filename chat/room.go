@@ -1,23 +1,23 @@
 package chat
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"ringchat/chat/store"
 	"ringchat/wsproto"
 )
 
-// room is one chat room: its ring of recent events and its members.
+// room is one open chat room: its log (where its events live), the ring
+// that caches its newest events for the members' writers, and its members.
+// A room is open while it has members; its history stays in the store.
 type room struct {
-	name  string
-	epoch string // names this run of the room's history; ids restart with a new one
-	ring  *Ring
+	name string
+	log  store.Log // gives events their ids; Read for what the ring no longer holds
+	ring *Ring     // the log delivers each event here (room.Deliver)
 
-	// publishedAt[id & mask] is when the event with that id was published,
+	// publishedAt[id & mask] is when the event with that id was delivered,
 	// in Unix nanoseconds, for the fan-out latency histogram. A lapped entry
 	// may be overwritten by a newer event; the histogram tolerates that.
 	publishedAt []atomic.Int64
@@ -44,21 +44,43 @@ type bucket struct {
 	members []*conn
 }
 
-func newRoom(name string, capacity int) (*room, error) {
-	ring, err := NewRing(capacity)
-	if err != nil {
-		return nil, err
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return &room{
+// openRoom opens the room called name in st, with a ring of the given
+// capacity for its newest events.
+func openRoom(st store.Store, name string, capacity int) (*room, error) {
+	r := &room{
 		name:        name,
-		epoch:       hex.EncodeToString(b[:]),
-		ring:        ring,
 		publishedAt: make([]atomic.Int64, capacity),
 		members:     make(map[*conn]struct{}),
 		names:       make(map[string]*conn),
-	}, nil
+	}
+	// The log may deliver as soon as it is open, so the ring must be
+	// there first; but it starts after the log's newest event, which is
+	// known only once the log is open. No reader can use the ring before
+	// this function returns, so telling it then is in time.
+	var err error
+	if r.ring, err = NewRing(capacity, 0); err != nil {
+		return nil, err
+	}
+	if r.log, err = st.Open(name, r); err != nil {
+		return nil, err
+	}
+	r.ring.startAfter(r.log.Last())
+	return r, nil
+}
+
+// epoch names this run of the room's history.
+func (r *room) epoch() string { return r.log.Epoch() }
+
+// latest returns the id of the room's newest event: a member entering now
+// reads from the one after.
+func (r *room) latest() uint64 { return r.log.Last() }
+
+// Deliver implements store.Sink: the log hands over each event once it may
+// be shown, and the members' writers are woken to send it.
+func (r *room) Deliver(id uint64, frame []byte) {
+	r.publishedAt[id&uint64(len(r.publishedAt)-1)].Store(time.Now().UnixNano())
+	r.ring.Put(id, frame)
+	r.wakeWriters()
 }
 
 // addMember puts c in a bucket with room, or a new one. The caller holds
@@ -130,45 +152,21 @@ func (b *bucket) pass() {
 	}
 }
 
-// oldest returns the id of the oldest event the ring can still hold.
-func (r *room) oldest() uint64 {
-	last, size := r.ring.Last(), uint64(r.ring.Cap())
-	if last < size {
-		return 1
-	}
-	return last - size + 1
-}
-
 // scratchPool holds buffers for encoding the part of an event that does not
 // depend on its id.
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// publish gives e the room's next id and puts it in the ring, encoded and
-// framed once for every member. Everything but the id is encoded before the
-// id is claimed, so that between claim and store — while readers that
-// reached this id wait — there is only one allocation and a copy.
-func (r *room) publish(e *Event) uint64 {
+// publish appends e to the room's log, which gives it the room's next id and
+// delivers it to the ring, encoded and framed once for every member.
+// Everything but the id is encoded before: the log only puts the type and
+// id in front. It returns the id, or why the event was not stored.
+func (r *room) publish(e *Event, at time.Time) (uint64, error) {
 	sp := scratchPool.Get().(*[]byte)
 	tail := e.appendTail((*sp)[:0])
-	id := r.ring.Publish(func(id uint64) []byte {
-		var digits [20]byte
-		idText := strconv.AppendUint(digits[:0], id, 10)
-		n := len(`{"type":"`) + len(e.Type) + len(`","id":`) + len(idText) + len(tail)
-		h := wsproto.Header{Fin: true, Opcode: wsproto.OpText, Length: int64(n)}
-		frame := make([]byte, 0, h.Size()+n)
-		frame = wsproto.AppendHeader(frame, h)
-		frame = append(frame, `{"type":"`...)
-		frame = append(frame, e.Type...)
-		frame = append(frame, `","id":`...)
-		frame = append(frame, idText...)
-		frame = append(frame, tail...)
-		r.publishedAt[id&uint64(len(r.publishedAt)-1)].Store(time.Now().UnixNano())
-		return frame
-	})
+	id, err := r.log.Append(store.Event{Type: e.Type, Tail: tail, Time: at.UnixMilli()})
 	*sp = tail[:0]
 	scratchPool.Put(sp)
-	r.wakeWriters()
-	return id
+	return id, err
 }
 
 // directFrame encodes an event for one connection only.

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ringchat/chat/store"
+	"ringchat/chat/store/memory"
 	"ringchat/wsproto"
 )
 
@@ -32,7 +34,8 @@ const (
 
 // Options configure a Server. Zero fields take the defaults named.
 type Options struct {
-	RingCapacity     int           // events each room retains, a power of two; 1024
+	Store            store.Store   // where rooms' histories live; an in-memory store with the default retention when nil
+	RingCapacity     int           // newest events of each open room kept in memory for the fan-out, a power of two; 1024
 	MaxMessageBytes  int           // longest chat message accepted; 4096
 	MaxFrameBytes    int64         // longest WebSocket message read (else 1009); max(64 KiB, 2×MaxMessageBytes)
 	AnnounceLimit    int           // rooms above this size have silent joins and leaves; 100
@@ -87,6 +90,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Store == nil {
+		o.Store = memory.New(store.Retention{})
+	}
 }
 
 // Server is the chat service: an http.Handler for the chat connection (at
@@ -119,7 +125,7 @@ type Server struct {
 // NewServer returns a server with opts, after checking them.
 func NewServer(opts Options) (*Server, error) {
 	opts.setDefaults()
-	if _, err := NewRing(opts.RingCapacity); err != nil {
+	if _, err := NewRing(opts.RingCapacity, 0); err != nil {
 		return nil, err
 	}
 	if opts.MaxMessageBytes < 1 || int64(opts.MaxMessageBytes) > opts.MaxFrameBytes {
@@ -207,7 +213,11 @@ type chatQuery struct {
 	since      uint64
 	hasSince   bool
 	epoch      string
+	history    int // how many of the newest events to send after the welcome (without since)
 }
+
+// MaxHistoryQuery is the largest history=N a client may ask for.
+const MaxHistoryQuery = 1000
 
 func parseChatQuery(r *http.Request) (chatQuery, error) {
 	v := r.URL.Query()
@@ -232,6 +242,13 @@ func parseChatQuery(r *http.Request) (chatQuery, error) {
 			return q, errors.New("chat: since must be an event id (a non-negative integer)")
 		}
 		q.hasSince = true
+	}
+	if h := v.Get("history"); h != "" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 || n > MaxHistoryQuery {
+			return q, fmt.Errorf("chat: history must be a number of events from 0 to %d", MaxHistoryQuery)
+		}
+		q.history = n
 	}
 	return q, nil
 }
@@ -459,8 +476,9 @@ func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
 	r := s.rooms[roomName]
 	if r == nil {
 		var err error
-		if r, err = newRoom(roomName, s.opts.RingCapacity); err != nil {
+		if r, err = openRoom(s.opts.Store, roomName, s.opts.RingCapacity); err != nil {
 			s.mu.Unlock()
+			s.log.Error("cannot open a room", "room", roomName, "err", err)
 			return nil, 0, err
 		}
 		s.rooms[roomName] = r
@@ -471,17 +489,17 @@ func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
 	r.names[nameKey(name)] = c
 	r.addMember(c)
 	c.name, c.room = name, r
-	start := r.ring.Last() + 1
+	start := r.latest() + 1
 	announce := len(r.members) <= s.opts.AnnounceLimit
 	s.mu.Unlock()
 	if announce {
-		s.publish(r, &Event{Type: TypeJoin, Room: r.name, From: name, Time: FormatTime(time.Now())})
+		s.publish(r, &Event{Type: TypeJoin, Room: r.name, From: name})
 	}
 	return r, start, nil
 }
 
 // leave takes c out of its room, announcing it when the room is small, and
-// frees the room when it is left empty.
+// closes the room when it is left empty: its history stays in the store.
 func (s *Server) leave(c *conn) {
 	r := c.room
 	if r == nil {
@@ -495,13 +513,18 @@ func (s *Server) leave(c *conn) {
 		delete(r.names, nameKey(c.name))
 	}
 	if len(r.members) == 0 {
+		// Closed under mu, so that a member arriving next opens the room
+		// afresh only after this one is closed.
 		delete(s.rooms, r.name)
 		s.metrics.rooms.Add(-1)
+		if err := r.log.Close(); err != nil {
+			s.log.Warn("closing a room", "room", r.name, "err", err)
+		}
 	}
 	c.room = nil
 	s.mu.Unlock()
 	if announce {
-		s.publish(r, &Event{Type: TypeLeave, Room: r.name, From: c.name, Time: FormatTime(time.Now())})
+		s.publish(r, &Event{Type: TypeLeave, Room: r.name, From: c.name})
 	}
 }
 
@@ -523,7 +546,9 @@ func (s *Server) rename(c *conn, want string) error {
 	r.names[key] = c
 	c.name = name
 	s.mu.Unlock()
-	s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name, Time: FormatTime(time.Now())})
+	if _, err := s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name}); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -545,11 +570,25 @@ func (s *Server) who(c *conn) *Event {
 	return &Event{Type: TypeWho, Room: r.name, Names: names, Count: count}
 }
 
-// publish puts a room event in r and counts it.
-func (s *Server) publish(r *room, e *Event) {
-	r.publish(e)
+// publish stamps a room event with the time and appends it to r's log,
+// which delivers it to every member. It returns the event's id, or an error
+// that says, for the client, why the event was not stored.
+func (s *Server) publish(r *room, e *Event) (uint64, error) {
+	now := time.Now()
+	e.Time = FormatTime(now)
+	id, err := r.publish(e, now)
+	if err != nil {
+		s.metrics.storeErrors.Add(1)
+		s.log.Warn("an event was not stored", "room", r.name, "type", e.Type, "err", err)
+		return 0, errStoreUnavailable
+	}
 	s.metrics.eventsPublished.Add(1)
+	return id, nil
 }
+
+// errStoreUnavailable is what a client is told when its event could not be
+// stored, and so was not sent to anyone.
+var errStoreUnavailable = errors.New("chat: the history store is unavailable; not sent")
 
 // uniqueName returns want, or want with the smallest suffix "-2", "-3", …
 // that no member of r has. The caller holds Server.mu.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/chat/store"
+	"ringchat/chat/store/memory"
 	"ringchat/internal/chattest"
 	"ringchat/wsproto"
 )
@@ -242,24 +244,32 @@ func TestConcurrentPublishersSameOrderEverywhere(t *testing.T) {
 	}
 }
 
-// A client whose socket stops accepting bytes is lapped by the ring and told
-// so with a gap event, while 100 others keep receiving at full speed.
+// A client whose socket stops accepting bytes is lapped by the ring, while
+// 100 others keep receiving at full speed. When it reads again it gets what
+// it missed from the room's log; if it fell behind even what the log
+// retains, it is told so with a gap event, or closed with 1008.
 func TestSlowReaderDoesNotDelayOthers(t *testing.T) {
-	for _, policy := range []struct {
-		name   string
-		policy chat.SlowPolicy
-	}{{"gap", chat.SlowGap}, {"disconnect", chat.SlowDisconnect}} {
-		t.Run(policy.name, func(t *testing.T) {
-			testSlowReader(t, policy.policy)
+	for _, tt := range []struct {
+		name    string
+		policy  chat.SlowPolicy
+		history int // events the store retains per room
+	}{
+		{"gap", chat.SlowGap, 64},
+		{"disconnect", chat.SlowDisconnect, 64},
+		{"caught up from the log", chat.SlowGap, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			testSlowReader(t, tt.policy, tt.history)
 		})
 	}
 }
 
-func testSlowReader(t *testing.T, policy chat.SlowPolicy) {
+func testSlowReader(t *testing.T, policy chat.SlowPolicy, history int) {
 	const ringSize, fast, messages, size, window = 64, 100, 200, 1000, 16
 	// Small kernel send buffers make a stalled socket fill after a few
 	// frames instead of megabytes.
-	ts := startServer(t, chat.Options{RingCapacity: ringSize, SlowPolicy: policy, AnnounceLimit: 1, SendBufferBytes: 4096, WriteTimeout: time.Minute})
+	ts := startServer(t, chat.Options{RingCapacity: ringSize, SlowPolicy: policy, AnnounceLimit: 1, SendBufferBytes: 4096, WriteTimeout: time.Minute,
+		Store: memory.New(store.Retention{Events: history})})
 
 	// The slow client asks for a tiny receive buffer too; it reads nothing
 	// until the end.
@@ -314,6 +324,15 @@ func testSlowReader(t *testing.T, policy chat.SlowPolicy) {
 		}
 		return
 	}
+	if history == 0 { // the log holds everything: the slow client gets it all, in order
+		for i := range messages {
+			e := slow.nextOf(chat.TypeMessage)
+			if !strings.HasPrefix(e.Text, fmt.Sprint(i)+" ") {
+				t.Fatalf("slow client got %.10q, want message %d", e.Text, i)
+			}
+		}
+		return
+	}
 	for {
 		e := slow.next()
 		if e.Type == chat.TypeGap {
@@ -345,7 +364,7 @@ func smallBufferDial(ctx context.Context, network, addr string) (net.Conn, error
 }
 
 func TestSinceReplay(t *testing.T) {
-	ts := startServer(t, chat.Options{RingCapacity: 8, AnnounceLimit: 1})
+	ts := startServer(t, chat.Options{RingCapacity: 8, AnnounceLimit: 1, Store: memory.New(store.Retention{Events: 8})})
 	owner, w := ts.join(t, "name=owner")
 	for i := 1; i <= 5; i++ {
 		owner.send(fmt.Sprint("m", i))
@@ -381,7 +400,7 @@ func TestSinceReplay(t *testing.T) {
 	})
 	t.Run("too old", func(t *testing.T) {
 		var latest chat.Event
-		for i := range 10 { // push m1.. out of the 8-event ring, one at a time
+		for i := range 10 { // push m1.. out of the 8 events retained, one at a time
 			owner.send(fmt.Sprint("n", i))
 			latest = owner.nextOf(chat.TypeMessage)
 		}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"ringchat/chat/store"
 	"ringchat/wsproto"
 )
 
@@ -93,7 +94,9 @@ func (c *conn) runWriter(blocking bool) {
 
 // pass writes what is ready for the connection: a batch a non-blocking pass
 // left behind, direct frames, a room change, a ping, then the room's events
-// from the cursor — in one write. Only a blocking pass performs a close.
+// from the cursor — in one write. Only a blocking pass performs a close, and
+// reads events from the room's log (which may read a disk) when the ring no
+// longer holds them.
 func (c *conn) pass(blocking bool) passResult {
 	bp := c.carry
 	c.carry = nil
@@ -105,14 +108,14 @@ func (c *conn) pass(blocking bool) passResult {
 	if ping {
 		frames = append(frames, pingFrame)
 	}
-	frames, fromRing, full, lapped := c.readRing(frames)
-	if lapped {
+	frames, rr := c.readRoom(frames, blocking)
+	if rr.lapped {
 		c.srv.metrics.slowDisconnects.Add(1)
 		closeReq = &closeRequest{wsproto.ClosePolicyViolation, "too slow: missed events"}
 		c.post(func() { c.closeReq = closeReq })
 	}
 	*bp = frames
-	if !blocking && (closeReq != nil || len(frames) > 0 && !c.tryWrite(frames, fromRing)) {
+	if !blocking && (closeReq != nil || rr.needLog || len(frames) > 0 && !c.tryWrite(frames, rr)) {
 		c.carry = bp // the blocking writer writes it
 		return passBlocked
 	}
@@ -121,7 +124,7 @@ func (c *conn) pass(blocking bool) passResult {
 			putBatch(bp)
 			return passEnded
 		}
-		c.count(frames, fromRing)
+		c.count(frames, rr)
 	}
 	putBatch(bp)
 	if c.ws.Closed() {
@@ -132,7 +135,7 @@ func (c *conn) pass(blocking bool) passResult {
 		c.ws.Close(closeReq.code, closeReq.reason) // the reading goroutine meets the answer
 		return passEnded
 	}
-	if full {
+	if rr.full {
 		return passMore
 	}
 	return passDone
@@ -140,13 +143,13 @@ func (c *conn) pass(blocking bool) passResult {
 
 // tryWrite writes frames without waiting and reports whether it did; a
 // failed connection counts as written (the next pass sees it closed).
-func (c *conn) tryWrite(frames [][]byte, fromRing int) bool {
+func (c *conn) tryWrite(frames [][]byte, rr roomRead) bool {
 	ok, err := c.ws.TryWriteFrames(frames)
 	if err != nil {
 		return true
 	}
 	if ok {
-		c.count(frames, fromRing)
+		c.count(frames, rr)
 	}
 	return ok
 }
@@ -190,45 +193,116 @@ func (c *conn) takeMail(frames [][]byte) ([][]byte, *closeRequest, bool) {
 	return frames, c.closeReq, ping
 }
 
-// readRing appends the room events that are ready from the cursor on, as
-// many as the batch holds, preceded by a gap event if the ring lapped the
-// cursor (SlowGap), and returns how many came from the ring and whether the
-// batch is full (so more may be ready). With SlowDisconnect a lap reports
-// lapped instead.
-func (c *conn) readRing(frames [][]byte) (out [][]byte, fromRing int, full, lapped bool) {
-	if c.sub.room == nil {
-		return frames, 0, false, false
-	}
-	if len(frames) >= maxBatch-1 {
-		return frames, 0, true, false
-	}
-	base := len(frames)
-	frames = append(frames, nil) // room for a gap event in front of the events
-	room := frames[base+1 : base+1 : maxBatch]
-	got, next, missed := c.sub.room.ring.Read(c.sub.next, room)
-	full = len(got) == cap(room)
-	c.sub.next = next
-	frames = frames[:base+1+len(got)] // got is frames[base+1:]
-	if missed == 0 {
-		copy(frames[base:], got)
-		return frames[:base+len(got)], len(got), full, false
-	}
-	if c.srv.opts.SlowPolicy == SlowDisconnect {
-		return frames[:base], 0, false, true
-	}
-	frames[base] = c.gapFrame(c.sub.room, missed)
-	return frames, len(got), full, false
+// roomRead is what readRoom found.
+type roomRead struct {
+	fromRing int  // how many of the batch's last frames are room events from the ring
+	fromLog  int  // how many room events came from the log, each as two buffers (header, body)
+	full     bool // the batch is full: more may be ready
+	lapped   bool // SlowDisconnect: the reader fell behind what the log retains
+	needLog  bool // the next events must be read from the log, which only a blocking pass does
 }
 
-// count records frames written; the last fromRing of them are room events,
-// whose fan-out latency it observes.
-func (c *conn) count(frames [][]byte, fromRing int) {
+// readRoom appends the room events that are ready from the cursor on, as
+// many as the batch holds: from the ring, or, for events the ring no longer
+// holds (or never held: they predate the room's opening), from the room's
+// log. A reader that falls behind even the log gets a gap event first
+// (SlowGap) or is reported lapped (SlowDisconnect).
+func (c *conn) readRoom(frames [][]byte, blocking bool) ([][]byte, roomRead) {
+	var rr roomRead
+	r := c.sub.room
+	if r == nil {
+		return frames, rr
+	}
+	if len(frames) >= maxBatch-2 {
+		rr.full = true
+		return frames, rr
+	}
+	if c.sub.next >= r.ring.Oldest() {
+		base := len(frames)
+		got, next, missed := r.ring.Read(c.sub.next, frames[base:base:maxBatch])
+		if missed == 0 {
+			c.sub.next = next
+			rr.fromRing = len(got)
+			rr.full = len(got) == maxBatch-base
+			return frames[:base+len(got)], rr
+		}
+		// The ring lapped the reader: what it got after the jump is
+		// dropped, and the log, which has the missed events, is read.
+		clear(frames[base:cap(frames)])
+	}
+	if !blocking {
+		rr.needLog = true
+		return frames, rr
+	}
+	return c.readLog(frames, rr)
+}
+
+// recordPool holds the slices a log read fills.
+var recordPool = sync.Pool{New: func() any { s := make([]store.Record, 0, maxBatch/2); return &s }}
+
+// readLog appends the events from the cursor on that the room's log holds,
+// each as a frame header and the stored body, with a gap event first if the
+// log no longer holds the oldest of them. Only blocking passes call it: the
+// log may read a disk.
+func (c *conn) readLog(frames [][]byte, rr roomRead) ([][]byte, roomRead) {
+	r := c.sub.room
+	rp := recordPool.Get().(*[]store.Record)
+	defer func() { clear(*rp); recordPool.Put(rp) }()
+	n := (maxBatch - len(frames) - 1) / 2 // two buffers an event, and room for a gap event
+	if n == 0 {
+		rr.full = true
+		return frames, rr
+	}
+	recs, err := r.log.Read(c.sub.next, (*rp)[:0:n])
+	*rp = recs
+	if err != nil {
+		c.srv.log.Error("cannot read a room's history", "room", r.name, "from", c.sub.next, "err", err)
+		c.post(func() { c.closeReq = &closeRequest{wsproto.CloseInternalError, "cannot read the room's history"} })
+		return frames, rr
+	}
+	var missed uint64
+	switch {
+	case len(recs) > 0:
+		missed = recs[0].ID - c.sub.next
+	default: // nothing from next on: either not stored yet, or no longer
+		if oldest := r.log.Oldest(); oldest > c.sub.next {
+			missed = oldest - c.sub.next
+		}
+	}
+	if missed > 0 {
+		if c.srv.opts.SlowPolicy == SlowDisconnect {
+			rr.lapped = true
+			return frames, rr
+		}
+		frames = append(frames, c.gapFrame(r, missed))
+		c.sub.next += missed
+	}
+	headers := make([]byte, 0, len(recs)*wsproto.MaxHeaderSize)
+	for _, rec := range recs {
+		at := len(headers)
+		headers = wsproto.AppendHeader(headers, wsproto.Header{Fin: true, Opcode: wsproto.OpText, Length: int64(len(rec.Body))})
+		frames = append(frames, headers[at:len(headers):len(headers)], rec.Body)
+	}
+	if len(recs) > 0 {
+		c.sub.next = recs[len(recs)-1].ID + 1
+	}
+	rr.fromLog = len(recs)
+	rr.full = len(recs) > 0 // a read stops at a byte limit too: look again
+
+	c.srv.metrics.storeReplayed.Add(uint64(len(recs)))
+	return frames, rr
+}
+
+// count records frames written; the last rr.fromRing of them are room
+// events from the ring, whose fan-out latency it observes.
+func (c *conn) count(frames [][]byte, rr roomRead) {
 	m := &c.srv.metrics
 	bytes := 0
 	for _, f := range frames {
 		bytes += len(f)
 	}
-	m.framesOut.Add(uint64(len(frames)))
+	fromRing := rr.fromRing
+	m.framesOut.Add(uint64(len(frames) - rr.fromLog))
 	m.bytesOut.Add(uint64(bytes))
 	m.writeCalls.Add(1)
 	if fromRing > 0 {

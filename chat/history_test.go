@@ -1,0 +1,34 @@
+package chat_test
+
+import (
+	"fmt"
+	"testing"
+
+	"ringchat/chat"
+)
+
+// A resume from further back than the ring holds is served from the room's
+// log: every missed event, in order, once, and then live ones.
+func TestResumeOlderThanTheRing(t *testing.T) {
+	ts := startServer(t, chat.Options{RingCapacity: 8, AnnounceLimit: 1})
+	owner, w := ts.join(t, "name=owner")
+	const n = 50
+	for i := 1; i <= n; i++ {
+		owner.send(fmt.Sprint("m", i))
+	}
+	var ids []uint64
+	for range n {
+		ids = append(ids, owner.nextOf(chat.TypeMessage).ID)
+	}
+	c, _ := ts.join(t, fmt.Sprintf("name=late&since=%d&epoch=%s", ids[0], w.Epoch))
+	for i := 2; i <= n; i++ {
+		e := c.next()
+		if e.Type != chat.TypeMessage || e.Text != fmt.Sprint("m", i) || e.ID != ids[i-1] {
+			t.Fatalf("replay: got %+v, want m%d with id %d", e, i, ids[i-1])
+		}
+	}
+	owner.send("live")
+	if e := c.nextOf(chat.TypeMessage); e.Text != "live" {
+		t.Fatalf("after the replay got %+v, want live", e)
+	}
+}
