@@ -58,6 +58,26 @@ type Options struct {
 	Logger           *slog.Logger  // slog.Default() when nil
 }
 
+// Check reports what NewServer would refuse in opts, without making a
+// server: a main can check its flags before it opens a store.
+func (o Options) Check() error {
+	o.setDefaults()
+	return o.check()
+}
+
+func (o *Options) check() error {
+	if _, err := NewRing(o.RingCapacity, 0); err != nil {
+		return err
+	}
+	if o.MaxMessageBytes < 1 || int64(o.MaxMessageBytes) > o.MaxFrameBytes {
+		return fmt.Errorf("chat: MaxMessageBytes must be between 1 and MaxFrameBytes (%d)", o.MaxFrameBytes)
+	}
+	if o.MaxConnections < 1 {
+		return errors.New("chat: MaxConnections must be positive")
+	}
+	return nil
+}
+
 func (o *Options) setDefaults() {
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -125,14 +145,8 @@ type Server struct {
 // NewServer returns a server with opts, after checking them.
 func NewServer(opts Options) (*Server, error) {
 	opts.setDefaults()
-	if _, err := NewRing(opts.RingCapacity, 0); err != nil {
+	if err := opts.check(); err != nil {
 		return nil, err
-	}
-	if opts.MaxMessageBytes < 1 || int64(opts.MaxMessageBytes) > opts.MaxFrameBytes {
-		return nil, fmt.Errorf("chat: MaxMessageBytes must be between 1 and MaxFrameBytes (%d)", opts.MaxFrameBytes)
-	}
-	if opts.MaxConnections < 1 {
-		return nil, errors.New("chat: MaxConnections must be positive")
 	}
 	s := &Server{
 		opts:  opts,

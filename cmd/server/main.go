@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"ringchat/chat"
+	"ringchat/chat/store"
+	"ringchat/chat/store/file"
+	"ringchat/chat/store/memory"
 	"ringchat/chat/web"
 )
 
@@ -47,6 +50,10 @@ type config struct {
 	opts           chat.Options
 	slow           string
 	rate           float64
+	storeKind      string // file or memory
+	dataDir        string
+	fsync          file.SyncPolicy
+	retention      store.Retention
 }
 
 // parseFlags reads the command line. Errors are one line, for stderr.
@@ -58,7 +65,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM): serve https:// and wss://")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with -tls-cert")
-	fs.IntVar(&o.RingCapacity, "ring", chat.DefaultRingCapacity, "events each room retains for replay and slow readers (a power of two)")
+	fs.StringVar(&cfg.storeKind, "store", "file", "where rooms' history lives: `file` (a durable log in -data) or memory (lost when the server stops)")
+	fs.StringVar(&cfg.dataDir, "data", "data", "the `directory` of the history log (-store file); created if missing")
+	fsync := fs.String("fsync", "everysec", "when history is synced to disk: `always` (before anyone sees an event), everysec (a power loss loses about a second at most), or no (the OS decides)")
+	fs.IntVar(&cfg.retention.Events, "history", store.DefaultHistory, "the newest `events` of each room kept for replay")
+	fs.DurationVar(&cfg.retention.Age, "history-age", store.DefaultHistoryAge, "events older than this are dropped from history")
+	fs.IntVar(&o.RingCapacity, "ring", chat.DefaultRingCapacity, "newest events of each room kept in memory for the fan-out (a power of two); older ones are read from the history")
 	fs.IntVar(&o.MaxMessageBytes, "max-message", 4096, "longest chat message in `bytes`; longer ones get an error event")
 	fs.Int64Var(&o.MaxFrameBytes, "max-frame", 0, "longest WebSocket message in `bytes` before close 1009 (0: max(64 KiB, 2×max-message))")
 	fs.IntVar(&o.AnnounceLimit, "announce-limit", 100, "rooms with more `members` have silent joins and leaves")
@@ -90,6 +102,24 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return nil, fmt.Errorf("invalid -addr %q: want host:port", cfg.addr)
+	}
+	switch cfg.storeKind {
+	case "file", "memory":
+	default:
+		return nil, fmt.Errorf("invalid -store %q: want file or memory", cfg.storeKind)
+	}
+	var err error
+	if cfg.fsync, err = file.ParseSyncPolicy(*fsync); err != nil {
+		return nil, fmt.Errorf("invalid -fsync %q: want always, everysec or no", *fsync)
+	}
+	if cfg.retention.Events <= 0 {
+		return nil, fmt.Errorf("invalid -history %d: must be positive", cfg.retention.Events)
+	}
+	if cfg.retention.Age <= 0 {
+		return nil, fmt.Errorf("invalid -history-age %v: must be positive", cfg.retention.Age)
+	}
+	if cfg.storeKind == "file" && cfg.dataDir == "" {
+		return nil, errors.New("invalid -data \"\": name a directory")
 	}
 	switch cfg.slow {
 	case "gap":
@@ -144,6 +174,21 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	cfg.opts.Logger = log
 	cfg.opts.Web = web.Handler()
+	if err := cfg.opts.Check(); err != nil { // before the data directory is touched
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
+	st, err := openStore(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the history store", "err", err)
+		}
+	}()
+	cfg.opts.Store = st
 	srv, err := chat.NewServer(cfg.opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
@@ -171,6 +216,11 @@ func run(args []string, stderr io.Writer) int {
 		scheme, wsScheme = "https", "wss"
 	}
 	addr := ln.Addr().String()
+	if cfg.storeKind == "file" {
+		log.Info("history kept on disk", "data", cfg.dataDir, "fsync", cfg.fsync.String(), "history", cfg.retention.Events, "history_age", cfg.retention.Age)
+	} else {
+		log.Info("history kept in memory only: lost when the server stops", "history", cfg.retention.Events, "history_age", cfg.retention.Age)
+	}
 	log.Info("ringchat listening", "web", scheme+"://"+addr+"/", "chat", wsScheme+"://"+addr+"/ws")
 
 	select {
@@ -190,4 +240,17 @@ func run(args []string, stderr io.Writer) int {
 	httpSrv.Close()
 	log.Info("stopped")
 	return 0
+}
+
+// openStore opens the history store the flags ask for. A damaged data
+// directory is an error of one line that names what is wrong.
+func openStore(cfg *config, log *slog.Logger) (store.Store, error) {
+	if cfg.storeKind == "memory" {
+		return memory.New(cfg.retention), nil
+	}
+	st, err := file.Open(file.Options{Dir: cfg.dataDir, Sync: cfg.fsync, Retention: cfg.retention, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.dataDir, err)
+	}
+	return st, nil
 }

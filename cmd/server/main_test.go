@@ -24,6 +24,11 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-no-such-flag"}, "no-such-flag"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"-max-message", "5000", "-max-frame", "1000"}, "MaxMessageBytes"},
+		{[]string{"-store", "redis"}, "-store"},
+		{[]string{"-fsync", "sometimes"}, "-fsync"},
+		{[]string{"-history", "0"}, "-history"},
+		{[]string{"-history-age", "0s"}, "-history-age"},
+		{[]string{"-data", ""}, "-data"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -44,7 +49,7 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &stderr); code != 0 {
 		t.Errorf("-h: exit status %d, want 0", code)
 	}
-	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns"} {
+	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns", "-store", "-data", "-fsync", "-history", "-history-age"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("-h does not mention %s", flag)
 		}

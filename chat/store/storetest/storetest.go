@@ -149,15 +149,23 @@ func wantBody(id uint64, text string) string {
 	return fmt.Sprintf(`{"type":"message","id":%d,"room":"r","text":%q}`, id, text)
 }
 
-// open opens room in s, failing t on an error; the test closes it.
-func open(t *testing.T, s store.Store, room string, sink store.Sink) store.Log {
+// openRoom is an open log and the sink it delivers to.
+type openRoom struct {
+	store.Log
+	sink *Sink
+}
+
+// open opens room in s with a new sink, failing t on an error; the test
+// closes it.
+func open(t *testing.T, s store.Store, room string) openRoom {
 	t.Helper()
+	sink := NewSink()
 	l, err := s.Open(room, sink)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", room, err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return l
+	return openRoom{l, sink}
 }
 
 func newStore(t *testing.T, m Maker, ret store.Retention) store.Store {
@@ -167,10 +175,12 @@ func newStore(t *testing.T, m Maker, ret store.Retention) store.Store {
 	return s
 }
 
-func appendN(t *testing.T, l store.Log, from, to int, at time.Time) {
+// appendN appends events e<from> to e<to>, checking their ids, and waits
+// until the sink has them (a store that syncs every event delivers late).
+func appendN(t *testing.T, r openRoom, from, to int, at time.Time) {
 	t.Helper()
 	for i := from; i <= to; i++ {
-		id, err := l.Append(event(fmt.Sprint("e", i), at))
+		id, err := r.Append(event(fmt.Sprint("e", i), at))
 		if err != nil {
 			t.Fatalf("Append e%d: %v", i, err)
 		}
@@ -178,6 +188,7 @@ func appendN(t *testing.T, l store.Log, from, to int, at time.Time) {
 			t.Fatalf("Append e%d gave id %d", i, id)
 		}
 	}
+	r.sink.WaitFor(t, uint64(from), uint64(to))
 }
 
 // readAll reads from `from` to the end in batches of batch records.
@@ -217,8 +228,7 @@ func checkRecords(t *testing.T, recs []store.Record, firstID uint64, n int) {
 
 func testIDsAndDelivery(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{})
-	sink := NewSink()
-	l := open(t, s, "lobby", sink)
+	l := open(t, s, "lobby")
 	if l.Last() != 0 || l.Oldest() != 1 {
 		t.Fatalf("empty room: Last() = %d, Oldest() = %d; want 0, 1", l.Last(), l.Oldest())
 	}
@@ -227,7 +237,7 @@ func testIDsAndDelivery(t *testing.T, m Maker) {
 	}
 	now := time.Now()
 	appendN(t, l, 1, 5, now)
-	frames := sink.WaitFor(t, 1, 5)
+	frames := l.sink.WaitFor(t, 1, 5)
 	for id := uint64(1); id <= 5; id++ {
 		body, ok := textPayload(frames[id])
 		if !ok {
@@ -254,7 +264,7 @@ func testIDsAndDelivery(t *testing.T, m Maker) {
 
 func testRead(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{})
-	l := open(t, s, "lobby", NewSink())
+	l := open(t, s, "lobby")
 	appendN(t, l, 1, 20, time.Now())
 	tests := []struct {
 		name      string
@@ -292,13 +302,14 @@ func testRead(t *testing.T, m Maker) {
 
 func testReadByteLimit(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{})
-	l := open(t, s, "lobby", NewSink())
+	l := open(t, s, "lobby")
 	big := strings.Repeat("x", 4000)
 	for i := 1; i <= 40; i++ {
 		if _, err := l.Append(event(big, time.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
+	l.sink.WaitFor(t, 1, 40)
 	recs, err := l.Read(1, make([]store.Record, 0, 100))
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +328,7 @@ func testReadByteLimit(t *testing.T, m Maker) {
 
 func testRetentionCount(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{Events: 10})
-	l := open(t, s, "lobby", NewSink())
+	l := open(t, s, "lobby")
 	appendN(t, l, 1, 25, time.Now())
 	if l.Oldest() != 16 || l.Last() != 25 {
 		t.Fatalf("Oldest() = %d, Last() = %d; want 16, 25", l.Oldest(), l.Last())
@@ -331,7 +342,7 @@ func testRetentionCount(t *testing.T, m Maker) {
 
 func testRetentionAge(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{Age: time.Hour})
-	l := open(t, s, "lobby", NewSink())
+	l := open(t, s, "lobby")
 	appendN(t, l, 1, 3, time.Now().Add(-2*time.Hour))
 	appendN(t, l, 4, 6, time.Now())
 	if l.Oldest() != 4 {
@@ -339,7 +350,7 @@ func testRetentionAge(t *testing.T, m Maker) {
 	}
 	checkRecords(t, readAll(t, l, 1, 100), 4, 3)
 
-	old := open(t, s, "old", NewSink())
+	old := open(t, s, "old")
 	appendN(t, old, 1, 2, time.Now().Add(-2*time.Hour))
 	if old.Oldest() != 3 || old.Last() != 2 {
 		t.Fatalf("a room with only old events: Oldest() = %d, Last() = %d; want 3, 2", old.Oldest(), old.Last())
@@ -351,8 +362,8 @@ func testRetentionAge(t *testing.T, m Maker) {
 
 func testRooms(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{})
-	a := open(t, s, "a", NewSink())
-	b := open(t, s, "b.2", NewSink())
+	a := open(t, s, "a")
+	b := open(t, s, "b.2")
 	appendN(t, a, 1, 3, time.Now())
 	appendN(t, b, 1, 2, time.Now())
 	if a.Last() != 3 || b.Last() != 2 {
@@ -365,7 +376,7 @@ func testRooms(t *testing.T, m Maker) {
 	// Room names are whatever chat.CleanRoom accepts: letters of any
 	// script, digits, '-', '_', '.'.
 	for _, name := range []string{".", "..", "ÿ", "日本語", strings.Repeat("ж", 32), "con", "a.b-c_d"} {
-		l := open(t, s, name, NewSink())
+		l := open(t, s, name)
 		appendN(t, l, 1, 1, time.Now())
 		if l.Last() != 1 {
 			t.Fatalf("room %q: Last() = %d", name, l.Last())
@@ -375,10 +386,7 @@ func testRooms(t *testing.T, m Maker) {
 
 func testReopenRoom(t *testing.T, m Maker) {
 	s := newStore(t, m, store.Retention{})
-	l, err := s.Open("lobby", NewSink())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := open(t, s, "lobby")
 	appendN(t, l, 1, 4, time.Now())
 	epoch := l.Epoch()
 	if err := l.Close(); err != nil {
@@ -388,16 +396,14 @@ func testReopenRoom(t *testing.T, m Maker) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
 	}
 	// The room was left empty: its history stays.
-	sink := NewSink()
-	l = open(t, s, "lobby", sink)
+	l = open(t, s, "lobby")
 	if l.Epoch() != epoch || l.Last() != 4 || l.Oldest() != 1 {
 		t.Fatalf("reopened: epoch %q, Last() %d, Oldest() %d; want %q, 4, 1", l.Epoch(), l.Last(), l.Oldest(), epoch)
 	}
 	appendN(t, l, 5, 6, time.Now())
 	checkRecords(t, readAll(t, l, 1, 100), 1, 6)
-	sink.WaitFor(t, 5, 6)
-	if sink.Count() != 2 {
-		t.Fatalf("the reopened room's sink got %d events, want the 2 new ones", sink.Count())
+	if l.sink.Count() != 2 {
+		t.Fatalf("the reopened room's sink got %d events, want the 2 new ones", l.sink.Count())
 	}
 }
 
@@ -425,8 +431,7 @@ func testOpenClose(t *testing.T, m Maker) {
 func testConcurrentAppends(t *testing.T, m Maker) {
 	const writers, each = 8, 500
 	s := newStore(t, m, store.Retention{})
-	sink := NewSink()
-	l := open(t, s, "lobby", sink)
+	l := open(t, s, "lobby")
 	var wg sync.WaitGroup
 	ids := make([][]uint64, writers)
 	for w := range writers {
@@ -443,10 +448,10 @@ func testConcurrentAppends(t *testing.T, m Maker) {
 	}
 	wg.Wait()
 	const total = writers * each
+	frames := l.sink.WaitFor(t, 1, total)
 	if l.Last() != total {
-		t.Fatalf("Last() = %d after %d appends", l.Last(), total)
+		t.Fatalf("Last() = %d after %d appends were delivered", l.Last(), total)
 	}
-	frames := sink.WaitFor(t, 1, total)
 	recs := readAll(t, l, 1, 64)
 	if len(recs) != total {
 		t.Fatalf("read %d records, want %d", len(recs), total)
@@ -470,14 +475,8 @@ func testConcurrentAppends(t *testing.T, m Maker) {
 func testRestart(t *testing.T, m Maker) {
 	ret := store.Retention{}
 	s := m.New(t, ret)
-	a, err := s.Open("lobby", NewSink())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Open("quiet", NewSink())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := open(t, s, "lobby")
+	b := open(t, s, "quiet")
 	appendN(t, a, 1, 30, time.Now())
 	appendN(t, b, 1, 1, time.Now())
 	epochA, epochB := a.Epoch(), b.Epoch()
@@ -485,8 +484,8 @@ func testRestart(t *testing.T, m Maker) {
 
 	s = m.Reopen(t, s, ret)
 	t.Cleanup(func() { s.Close() })
-	a = open(t, s, "lobby", NewSink())
-	b = open(t, s, "quiet", NewSink())
+	a = open(t, s, "lobby")
+	b = open(t, s, "quiet")
 	if a.Epoch() != epochA || a.Last() != 30 || b.Epoch() != epochB || b.Last() != 1 {
 		t.Fatalf("after a restart: lobby %q/%d, quiet %q/%d; want %q/30, %q/1", a.Epoch(), a.Last(), b.Epoch(), b.Last(), epochA, epochB)
 	}
