@@ -28,6 +28,10 @@ type Config struct {
 	Name string // the display name to ask for; the server picks one when empty
 	Room string // the room to join; the server's default when empty
 
+	// History is how many of the room's newest events to show on joining,
+	// before live ones (at most chat.MaxHistoryQuery); 0 shows none.
+	History int
+
 	// InsecureSkipVerify accepts any TLS certificate for wss:// (for a
 	// development server with a self-signed one).
 	InsecureSkipVerify bool
@@ -97,6 +101,9 @@ type session struct {
 	// the old connection that did not come back are sent again.
 	replayEnd uint64
 	resending bool
+	// The connection asked for the room's recent history: the events
+	// before its welcome's id are shown too.
+	askedHistory bool
 }
 
 // readInput feeds input lines to s.lines and closes it at the end of the
@@ -201,9 +208,14 @@ func (s *session) connect(ctx context.Context) (*wsproto.Conn, error) {
 	if s.room != "" {
 		q.Set("room", s.room)
 	}
-	if s.epoch != "" {
+	s.askedHistory = false
+	switch {
+	case s.epoch != "":
 		q.Set("since", strconv.FormatUint(s.last, 10))
 		q.Set("epoch", s.epoch)
+	case s.cfg.History > 0:
+		q.Set("history", strconv.Itoa(min(s.cfg.History, chat.MaxHistoryQuery)))
+		s.askedHistory = true
 	}
 	u.RawQuery = q.Encode()
 	opts := &wsproto.DialOptions{}
@@ -327,8 +339,8 @@ func (s *session) send(c *wsproto.Conn, p *pendingMessage) error {
 
 // show prints one event and keeps the session's view of the room current.
 func (s *session) show(c *wsproto.Conn, e chat.Event) error {
-	if e.ID != 0 && e.Room == s.room && e.ID <= s.last {
-		return nil // already shown before a reconnect
+	if e.Type != chat.TypeWelcome && e.ID != 0 && e.Room == s.room && e.ID <= s.last {
+		return nil // already shown before a reconnect (a welcome's id is the room's latest, not its own)
 	}
 	out := s.cfg.Out
 	stamp := s.stamp(e.Time)
@@ -337,6 +349,8 @@ func (s *session) show(c *wsproto.Conn, e chat.Event) error {
 		switch {
 		case s.epoch != "" && e.Room == s.room && e.Epoch != s.epoch:
 			s.last = 0 // the room's history restarted: its ids begin again
+		case s.epoch == "" && s.askedHistory:
+			s.last = 0 // the recent history the connection asked for comes next
 		case e.Room != s.room || e.Epoch != s.epoch:
 			s.last = e.ID // a room new to us: start from now
 		}

@@ -87,12 +87,20 @@ type session struct {
 
 func start(t *testing.T, url, name string) *session {
 	t.Helper()
+	return startWith(t, client.Config{URL: url, Name: name})
+}
+
+// startWith runs the client with cfg, its input, output and log the
+// session's.
+func startWith(t *testing.T, cfg client.Config) *session {
+	t.Helper()
 	r, w := io.Pipe()
 	s := &session{in: w, out: newOutput(), log: newOutput(), result: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	cfg.In, cfg.Out, cfg.Log, cfg.Location = r, s.out, s.log, time.UTC
 	go func() {
-		s.result <- client.Run(ctx, client.Config{URL: url, Name: name, In: r, Out: s.out, Log: s.log, Location: time.UTC})
+		s.result <- client.Run(ctx, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()

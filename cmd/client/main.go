@@ -35,6 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "chat server `URL` (ws:// or wss://)")
 	fs.StringVar(&cfg.Name, "name", "", "display `name` (default: the server picks guest-N)")
 	fs.StringVar(&cfg.Room, "room", "lobby", "`room` to join")
+	fs.IntVar(&cfg.History, "history", 20, "how many of the room's recent `events` to show on joining (0-1000)")
 	fs.BoolVar(&cfg.InsecureSkipVerify, "insecure", false, "accept any TLS certificate for wss:// (development servers with self-signed certificates)")
 	fs.DurationVar(&cfg.EchoTimeout, "echo-timeout", 0, "after the input ends, how long to wait for sent messages to come back (default 10s)")
 	if err := fs.Parse(args); err != nil {
@@ -74,6 +75,9 @@ func checkFlags(cfg client.Config) error {
 		if _, err := chat.CleanName(cfg.Name); err != nil {
 			return fmt.Errorf("invalid -name %q: %v", cfg.Name, strings.TrimPrefix(err.Error(), "chat: "))
 		}
+	}
+	if cfg.History < 0 || cfg.History > chat.MaxHistoryQuery {
+		return fmt.Errorf("invalid -history %d: want 0 to %d", cfg.History, chat.MaxHistoryQuery)
 	}
 	if _, err := chat.CleanRoom(cfg.Room); err != nil {
 		return fmt.Errorf("invalid -room %q: %v", cfg.Room, strings.TrimPrefix(err.Error(), "chat: "))

@@ -25,7 +25,7 @@ func TestPipe(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-url", "http//bad"}, {"-url", "ftp://127.0.0.1/"}, {"-room", "no spaces"}, {"-name", "a b"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-url", "http//bad"}, {"-url", "ftp://127.0.0.1/"}, {"-room", "no spaces"}, {"-name", "a b"}, {"-history", "-1"}, {"-history", "1001"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit status %d, want 2 (stderr %q)", args, code, stderr.String())

@@ -21,6 +21,7 @@
   const STORE_ROOMS = 'ringchat.rooms'; // the rooms in the switcher
   const STORE_ROOM = 'ringchat.room';   // the room open last
   const DEFAULT_ROOM = 'lobby';
+  const HISTORY = 100;                  // events of a room's recent history shown on a first visit
   const MAX_ITEMS = 1500;               // log lines kept per room
   const BACKOFF_FIRST_MS = 300;         // first retry after a lost connection
   const BACKOFF_MAX_MS = 10000;         // retries are never further apart
@@ -164,9 +165,9 @@
   // ---- Connection -----------------------------------------------------------
 
   // connect opens a connection to the shown room, resuming it: with the
-  // room's last id and epoch when the page has seen it before, or since=0
-  // on a first visit, which replays everything the room still holds — the
-  // recent conversation, as a chat page is expected to show.
+  // room's last id and epoch when the page has seen it before, or, on a
+  // first visit, asking for the room's last HISTORY events — the recent
+  // conversation, shown as scrollback, as a chat page is expected to show.
   function connect() {
     clearTimeout(state.retryTimer);
     clearInterval(state.countdownTimer);
@@ -189,7 +190,7 @@
       q.set('since', String(room.lastId));
       q.set('epoch', room.epoch);
     } else {
-      q.set('since', '0');
+      q.set('history', String(HISTORY));
     }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
@@ -320,7 +321,7 @@
   // welcome starts (or resumes) a room. If the epoch differs from the one
   // our lastId belongs to, the server restarted and its ids began again:
   // everything it replays is new to us, so lastId goes back to 0. On a first
-  // visit we asked for since=0, so the same holds.
+  // visit we asked for the recent history, so the same holds.
   function welcome(conn, e) {
     const name = String(e.room || conn.room);
     if (name !== conn.room) {
@@ -421,8 +422,8 @@
   }
 
   // gap: events we can no longer get. missed > 0 counts them; 0 means the
-  // room's history began again (a new epoch: the server restarted, or it
-  // freed the room when its last member left) and it replays what it kept.
+  // room's history began again (a new epoch: the server lost its data, or
+  // keeps its history in memory and restarted) and it replays what it kept.
   function gap(e) {
     const room = state.rooms.get(String(e.room || '')) || currentRoom();
     const missed = Number(e.missed) || 0;
@@ -431,7 +432,7 @@
     } else if (missed > 0) {
       addNotice(room, `${missed} event${missed === 1 ? '' : 's'} missed: the server no longer has them.`, 'gap');
     } else if (room.log.childElementCount > 0) {
-      addNotice(room, `The server started #${room.name} afresh (it restarted, or everyone had left). Messages since then follow.`, 'gap');
+      addNotice(room, `The history of #${room.name} began again on the server (it lost what it kept). Messages since then follow.`, 'gap');
     }
   }
 
