@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"ringchat/loadtest/internal/promtext"
 )
 
 // RaiseFileLimit raises the soft RLIMIT_NOFILE of this process to its hard
@@ -181,7 +183,7 @@ func (p metricsProbe) sample(ctx context.Context) (procSample, error) {
 func parseMetrics(r io.Reader) (procSample, error) {
 	var s procSample
 	var haveCPU, haveRSS bool
-	err := scanMetrics(r, func(name, _ string, v float64) {
+	err := promtext.Scan(r, func(name, _ string, v float64) {
 		switch name {
 		case "process_cpu_seconds_total":
 			s.cpu, haveCPU = time.Duration(v*float64(time.Second)), true
@@ -196,47 +198,6 @@ func parseMetrics(r io.Reader) (procSample, error) {
 		return s, fmt.Errorf("loadtest: server metrics: no process_cpu_seconds_total or process_resident_memory_bytes")
 	}
 	return s, nil
-}
-
-// scanMetrics reads Prometheus text exposition format and calls sample for
-// every sample line: its metric name, the value of its first label ("" if
-// none) and its value. Comments and lines it cannot read are skipped.
-func scanMetrics(r io.Reader, sample func(name, label string, value float64)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		// name [{labels}] value [timestamp]
-		end := strings.IndexAny(line, "{ ")
-		if end < 0 {
-			continue
-		}
-		name, rest := line[:end], line[end:]
-		var label string
-		if rest[0] == '{' {
-			var labels string
-			labels, rest, _ = strings.Cut(rest[1:], "}")
-			if _, v, ok := strings.Cut(labels, "="); ok {
-				label, _, _ = strings.Cut(strings.TrimPrefix(v, `"`), `"`)
-			}
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		sample(name, label, v)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("loadtest: server metrics: %w", err)
-	}
-	return nil
 }
 
 // machineCPUs returns the number of CPUs /proc/stat counts, which may be

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"ringchat/loadtest/internal/promtext"
 )
 
 // ServerSample is one reading of the chat server's /metrics: the figures
@@ -26,7 +28,7 @@ type ServerSample struct {
 func parseServerSample(r io.Reader) (ServerSample, error) {
 	s := ServerSample{Closes: map[string]uint64{}, Refusals: map[string]uint64{}}
 	seen := 0
-	err := scanMetrics(r, func(name, label string, v float64) {
+	err := promtext.Scan(r, func(name, label string, v float64) {
 		switch name {
 		case "go_goroutines":
 			s.Goroutines, seen = int64(v), seen|1
