@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // BenchTarget names the kind of server a BenchRow runs against.
@@ -211,7 +213,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 		}
 		if res := run.Result; res != nil {
 			logf("%s done in %.1fs: delivered %d of %d, lost %d, p99 %s%s", label, run.ElapsedS,
-				res.Messages.Delivered, res.Messages.Expected, res.Messages.Lost, msDur(res.Latency.P99Ms), limitNote(res))
+				res.Messages.Delivered, res.Messages.Expected, res.Messages.Lost, humanize.Ms(res.Latency.P99Ms), limitNote(res))
 		} else {
 			logf("%s failed: %s", label, run.Error)
 		}

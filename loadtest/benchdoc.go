@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // BENCHMARKS.md keeps hand-written prose and generated tables apart: each
@@ -258,7 +260,7 @@ func (rep *BenchReport) runRegion() string {
 	p("| date | %s (UTC), %.0f s in all |\n", rep.Started.UTC().Format("2006-01-02 15:04"), rep.ElapsedS)
 	p("| command | `%s` |\n", rep.Command)
 	p("| CPU | %s, %d cores (%d usable) |\n", orDash(m.CPUModel), m.CPUs, m.Usable)
-	p("| memory | %s |\n", bytesStr(float64(m.MemoryBytes)))
+	p("| memory | %s |\n", humanize.Bytes(float64(m.MemoryBytes)))
 	p("| kernel | Linux %s (%s) |\n", orDash(m.Kernel), m.OS)
 	p("| Go | %s |\n", m.GoVersion)
 	p("| load average (1, 5, 15 min) | %s before, %s after |\n", orDash(m.LoadBefore), orDash(m.LoadAfter))
@@ -311,26 +313,26 @@ func (rep *BenchReport) loadtestRegion() string {
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for i, r := range rep.Rows {
 		row := r.Row
-		p("| %s | %s | %d | %d | %g | %d ", rowName(i, row), thousands(float64(row.Clients)), row.Rooms, row.Senders, row.Rate, rep.Config.Size)
+		p("| %s | %s | %d | %d | %g | %d ", rowName(i, row), humanize.Thousands(float64(row.Clients)), row.Rooms, row.Senders, row.Rate, rep.Config.Size)
 		res := r.Result
 		if res == nil {
 			p("| %s |||||||| |\n", notRun(r))
 			continue
 		}
 		m := res.Messages
-		lost := thousands(float64(m.Lost))
+		lost := humanize.Thousands(float64(m.Lost))
 		if m.Lost > 0 {
 			lost = "**" + lost + "**"
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s / %s | %s |\n",
-			thousands(float64(m.Sent)), thousands(float64(m.Expected)), thousands(float64(m.Delivered)), lost,
+			humanize.Thousands(float64(m.Sent)), humanize.Thousands(float64(m.Expected)), humanize.Thousands(float64(m.Delivered)), lost,
 			flagCount(m.Duplicated), flagCount(m.OutOfOrder), flagCount(m.Gaps), flagCount(m.ServerErrors), limitedBy(r))
 	}
 	p("\nLatency and resources. Server figures are the server process's (or, in floor rows, the floor process's); generator CPU is in cores kept busy while sending.\n\n")
 	p("| # | clients | p50 | p90 | p99 | p99.9 | max | deliveries/s | server CPU s | server µs/delivery | peak RSS | RSS/conn | generator CPU | machine busy | limited by |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for i, r := range rep.Rows {
-		p("| %s | %s ", rowName(i, r.Row), thousands(float64(r.Row.Clients)))
+		p("| %s | %s ", rowName(i, r.Row), humanize.Thousands(float64(r.Row.Clients)))
 		res := r.Result
 		if res == nil {
 			p("| %s |||||||||||| |\n", notRun(r))
@@ -338,9 +340,9 @@ func (rep *BenchReport) loadtestRegion() string {
 		}
 		l, g := res.Latency, res.Generator
 		p("| %s | %s | %s | %s | %s | %s ", latCell(l, l.P50Ms), latCell(l, l.P90Ms), latCell(l, l.P99Ms), latCell(l, l.P999Ms), latCell(l, l.MaxMs),
-			thousands(res.Messages.DeliveriesPerSec))
+			humanize.Thousands(res.Messages.DeliveriesPerSec))
 		if s := res.Server; s != nil && s.Error == "" {
-			p("| %.2f | %.2f | %s | %s ", s.CPUS, s.CPUPerDeliveryUs, bytesStr(float64(peakRSS(s))), bytesStr(s.RSSPerConnBytes))
+			p("| %.2f | %.2f | %s | %s ", s.CPUS, s.CPUPerDeliveryUs, humanize.Bytes(float64(peakRSS(s))), humanize.Bytes(s.RSSPerConnBytes))
 		} else {
 			p("| - | - | - | - ")
 		}
@@ -368,14 +370,14 @@ func latCell(l Latency, ms float64) string {
 	if l.Count == 0 {
 		return "-"
 	}
-	return msDur(ms)
+	return humanize.Ms(ms)
 }
 
 func flagCount(n uint64) string {
 	if n == 0 {
 		return "0"
 	}
-	return "**" + thousands(float64(n)) + "**"
+	return "**" + humanize.Thousands(float64(n)) + "**"
 }
 
 // limitedBy says what, other than the server, limited a row's figures.
@@ -431,14 +433,14 @@ func (rep *BenchReport) floorRegion() string {
 	p("| ---: | ---: | ---: | --- | --- | --- | --- | --- |\n")
 	for _, pr := range pairs {
 		row := pr.srv.Row
-		p("| %s | %d | %g ", thousands(float64(row.Clients)), row.Senders, row.Rate)
+		p("| %s | %d | %g ", humanize.Thousands(float64(row.Clients)), row.Senders, row.Rate)
 		s, f := pr.srv.Result, pr.floor.Result
 		if s == nil || f == nil {
 			p("| not run ||||  |\n")
 			continue
 		}
-		p("| %s ", ratioCell(msDur(s.Latency.P50Ms), msDur(f.Latency.P50Ms), s.Latency.P50Ms, f.Latency.P50Ms))
-		p("| %s ", ratioCell(msDur(s.Latency.P99Ms), msDur(f.Latency.P99Ms), s.Latency.P99Ms, f.Latency.P99Ms))
+		p("| %s ", ratioCell(humanize.Ms(s.Latency.P50Ms), humanize.Ms(f.Latency.P50Ms), s.Latency.P50Ms, f.Latency.P50Ms))
+		p("| %s ", ratioCell(humanize.Ms(s.Latency.P99Ms), humanize.Ms(f.Latency.P99Ms), s.Latency.P99Ms, f.Latency.P99Ms))
 		var sc, fc, sr, fr float64
 		if s.Server != nil && s.Server.Error == "" {
 			sc, sr = s.Server.CPUPerDeliveryUs, s.Server.RSSPerConnBytes
@@ -447,7 +449,7 @@ func (rep *BenchReport) floorRegion() string {
 			fc, fr = f.Server.CPUPerDeliveryUs, f.Server.RSSPerConnBytes
 		}
 		p("| %s ", ratioCell(fmt.Sprintf("%.2f", sc), fmt.Sprintf("%.2f", fc), sc, fc))
-		p("| %s ", ratioCell(bytesStr(sr), bytesStr(fr), sr, fr))
+		p("| %s ", ratioCell(humanize.Bytes(sr), humanize.Bytes(fr), sr, fr))
 		p("| %s; %s |\n", limitedBy(*pr.srv), limitedBy(*pr.floor))
 	}
 	return b.String()
@@ -482,7 +484,7 @@ func (rep *BenchReport) idleRegion() string {
 			p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		}
 		n++
-		p("| %s | %s ", rowName(i, r.Row), thousands(float64(r.Row.Clients)))
+		p("| %s | %s ", rowName(i, r.Row), humanize.Thousands(float64(r.Row.Clients)))
 		res := r.Result
 		if res == nil || res.Server == nil || res.Server.RSSConnectedBytes == 0 || res.Connections.Connected == 0 {
 			reason := "no server memory figures"
@@ -494,15 +496,15 @@ func (rep *BenchReport) idleRegion() string {
 		}
 		s, conns := res.Server, float64(res.Connections.Connected)
 		whole := float64(s.RSSConnectedBytes) / conns
-		verdict := fmt.Sprintf("≤ %s: **met**", bytesStr(IdleTargetBytes))
+		verdict := fmt.Sprintf("≤ %s: **met**", humanize.Bytes(IdleTargetBytes))
 		if s.RSSPerConnBytes > IdleTargetBytes {
-			verdict = fmt.Sprintf("≤ %s: **NOT met**", bytesStr(IdleTargetBytes))
+			verdict = fmt.Sprintf("≤ %s: **NOT met**", humanize.Bytes(IdleTargetBytes))
 		}
-		p("| %s | %s | %s | **%s** | %s | %s |\n", thousands(conns), bytesStr(float64(s.RSSBeforeBytes)), bytesStr(float64(s.RSSConnectedBytes)),
-			bytesStr(s.RSSPerConnBytes), bytesStr(whole), verdict)
+		p("| %s | %s | %s | **%s** | %s | %s |\n", humanize.Thousands(conns), humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)),
+			humanize.Bytes(s.RSSPerConnBytes), humanize.Bytes(whole), verdict)
 	}
 	if n == 0 {
-		return fmt.Sprintf("No chat-server row with %s clients or more ran.\n", thousands(idleMinClients))
+		return fmt.Sprintf("No chat-server row with %s clients or more ran.\n", humanize.Thousands(idleMinClients))
 	}
 	return b.String()
 }
@@ -686,29 +688,11 @@ func benchNumOpt(m map[string]float64, unit string) string {
 func benchNum(v float64) string {
 	switch a := math.Abs(v); {
 	case a >= 1000:
-		return thousands(v)
+		return humanize.Thousands(v)
 	case a == math.Trunc(a):
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
-}
-
-// thousands formats v rounded to an integer with commas between thousands.
-func thousands(v float64) string {
-	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // mdEscape keeps text from breaking a Markdown table cell.

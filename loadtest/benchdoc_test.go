@@ -239,14 +239,6 @@ func TestWriteBenchmarks(t *testing.T) {
 	}
 }
 
-func TestThousands(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 19999.6: "20,000", 1234567: "1,234,567", -1000: "-1,000"} {
-		if got := thousands(v); got != want {
-			t.Errorf("thousands(%g) = %q, want %q", v, got, want)
-		}
-	}
-}
-
 // FuzzRewriteRegions checks that a rewrite either refuses the document and
 // leaves it alone, or puts the content in its region, is idempotent and
 // keeps the text before the first marker.

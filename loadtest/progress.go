@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // Progress is a snapshot of a running load test, passed to
@@ -45,7 +47,7 @@ func (p Progress) String() string {
 		count(float64(p.Sent)), count(p.SendRate),
 		count(float64(p.Delivered)), count(p.DeliveryRate), count(float64(p.Lost)))
 	if p.P99 > 0 {
-		fmt.Fprintf(&b, "  p99 %s", fmtDur(p.P99))
+		fmt.Fprintf(&b, "  p99 %s", humanize.Duration(p.P99))
 	} else {
 		b.WriteString("  p99 -")
 	}
@@ -146,27 +148,4 @@ func count(v float64) string {
 		return fmt.Sprintf("%.2fM", v/1e6)
 	}
 	return fmt.Sprintf("%.2fG", v/1e9)
-}
-
-// fmtDur formats a latency with about three significant digits.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return fmt.Sprintf("%dns", d)
-	case d < time.Millisecond:
-		return sig3(float64(d)/1e3) + "µs"
-	case d < time.Second:
-		return sig3(float64(d)/1e6) + "ms"
-	}
-	return sig3(d.Seconds()) + "s"
-}
-
-func sig3(v float64) string {
-	switch {
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	case v < 100:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

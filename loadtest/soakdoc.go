@@ -5,6 +5,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // RegionSoak is the region of BENCHMARKS.md that make soak rewrites.
@@ -39,7 +41,7 @@ func (r *SoakResult) Markdown() string {
 		p("| machine | %s, %d cores; load average %s before, %s after |\n", orDash(m.CPUModel), m.CPUs, orDash(m.LoadBefore), orDash(m.LoadAfter))
 	}
 	p("| soak | %s clients, %g s, %d rooms (one big, the rest small); chatters at %g msg/s each; a storm every %g s |\n",
-		thousands(float64(c.Clients)), c.DurationS, c.Rooms, c.ChatRate, c.StormEveryS)
+		humanize.Thousands(float64(c.Clients)), c.DurationS, c.Rooms, c.ChatRate, c.StormEveryS)
 	verdict := "**PASS**: every check held"
 	switch {
 	case r.Interrupted:
@@ -52,7 +54,7 @@ func (r *SoakResult) Markdown() string {
 	p("\n**Clients per behaviour.** Connections: handshakes begun / welcomes received. Problems are what the server should not have done; each fails the soak.\n\n")
 	p("| behaviour | clients | connections | problems |\n| --- | ---: | ---: | ---: |\n")
 	for _, bh := range r.Behaviour {
-		p("| %s | %s | %s / %s | %s |\n", bh.Name, thousands(float64(bh.Clients)), thousands(float64(bh.Attempts)), thousands(float64(bh.Connected)), flagCount(bh.Problem))
+		p("| %s | %s | %s / %s | %s |\n", bh.Name, humanize.Thousands(float64(bh.Clients)), humanize.Thousands(float64(bh.Attempts)), humanize.Thousands(float64(bh.Connected)), flagCount(bh.Problem))
 	}
 
 	o := r.Observers
@@ -61,25 +63,25 @@ func (r *SoakResult) Markdown() string {
 	p("| observers | events checked | ids missing | ids repeated | events differing | chatter messages expected | received | lost | duplicated | out of order | altered | gaps / errors / dropped | p50 | p99 (bound) | max |\n")
 	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s (≤ %s) | %s |\n",
-		o.Observers, thousands(float64(o.EventsChecked)), flagCount(o.IDsMissing), flagCount(o.IDsRepeated), flagCount(o.Diverged),
-		thousands(float64(o.Expected)), thousands(float64(o.Received)), flagCount(o.Lost), flagCount(o.Duplicated), flagCount(o.OutOfOrder),
+		o.Observers, humanize.Thousands(float64(o.EventsChecked)), flagCount(o.IDsMissing), flagCount(o.IDsRepeated), flagCount(o.Diverged),
+		humanize.Thousands(float64(o.Expected)), humanize.Thousands(float64(o.Received)), flagCount(o.Lost), flagCount(o.Duplicated), flagCount(o.OutOfOrder),
 		flagCount(o.Corrupted), flagCount(o.Gaps), flagCount(o.Errors), flagCount(o.Dropped),
-		latCell(l, l.P50Ms), latCell(l, l.P99Ms), msDur(c.MaxP99Ms), latCell(l, l.MaxMs))
+		latCell(l, l.P50Ms), latCell(l, l.P99Ms), humanize.Ms(c.MaxP99Ms), latCell(l, l.MaxMs))
 
 	s := r.Server
 	p("\n**Server** (from its /metrics; before: idle, before the first client; after: every client gone, %.1f s to settle).\n\n", s.SettleS)
 	p("| | before | after | allowed after | peak |\n| --- | ---: | ---: | --- | ---: |\n")
-	p("| goroutines | %s | %s | ≤ before + %d | %s |\n", thousands(float64(s.Before.Goroutines)), thousands(float64(s.After.Goroutines)), c.GoroutineSlack, thousands(float64(s.PeakGoroutines)))
-	p("| heap objects | %s | %s | ≤ before + %s (%s + %s × peak goroutines) | - |\n", bytesStr(float64(s.Before.HeapObjectsBytes)), bytesStr(float64(s.After.HeapObjectsBytes)),
-		bytesStr(float64(s.HeapAllowance)), bytesStr(float64(c.HeapSlackBytes)), bytesStr(float64(c.HeapPerGoroutine)))
-	p("| RSS | %s | %s | not bounded | %s |\n", bytesStr(float64(s.Before.RSSBytes)), bytesStr(float64(s.After.RSSBytes)), bytesStr(float64(s.PeakRSSBytes)))
-	p("| connections | %s | %s | 0 | %s |\n", thousands(float64(s.Before.Connections)), thousands(float64(s.After.Connections)), thousands(float64(s.PeakConnections)))
+	p("| goroutines | %s | %s | ≤ before + %d | %s |\n", humanize.Thousands(float64(s.Before.Goroutines)), humanize.Thousands(float64(s.After.Goroutines)), c.GoroutineSlack, humanize.Thousands(float64(s.PeakGoroutines)))
+	p("| heap objects | %s | %s | ≤ before + %s (%s + %s × peak goroutines) | - |\n", humanize.Bytes(float64(s.Before.HeapObjectsBytes)), humanize.Bytes(float64(s.After.HeapObjectsBytes)),
+		humanize.Bytes(float64(s.HeapAllowance)), humanize.Bytes(float64(c.HeapSlackBytes)), humanize.Bytes(float64(c.HeapPerGoroutine)))
+	p("| RSS | %s | %s | not bounded | %s |\n", humanize.Bytes(float64(s.Before.RSSBytes)), humanize.Bytes(float64(s.After.RSSBytes)), humanize.Bytes(float64(s.PeakRSSBytes)))
+	p("| connections | %s | %s | 0 | %s |\n", humanize.Thousands(float64(s.Before.Connections)), humanize.Thousands(float64(s.After.Connections)), humanize.Thousands(float64(s.PeakConnections)))
 	perConn := "-"
 	if s.ConnectionCycles > 0 {
-		perConn = bytesStr(float64(s.HeapAllowance) / float64(s.ConnectionCycles))
+		perConn = humanize.Bytes(float64(s.HeapAllowance) / float64(s.ConnectionCycles))
 	}
 	p("\nThe server accepted %s chat connections during the soak (a heap leak of more than %s per connection would exceed the heap's allowance) and answered %d of %d scrapes of /metrics, the slowest in %s.\n",
-		thousands(float64(s.ConnectionCycles)), perConn, s.Scrapes-s.ScrapeFailures, s.Scrapes, msDur(1000*s.SlowestScrapeS))
+		humanize.Thousands(float64(s.ConnectionCycles)), perConn, s.Scrapes-s.ScrapeFailures, s.Scrapes, humanize.Ms(1000*s.SlowestScrapeS))
 	if closes := countDiff(s.Before.Closes, s.After.Closes); closes != "" {
 		p("Connections it ended, by close code (1006: without a close frame): %s.\n", closes)
 	}
@@ -94,10 +96,10 @@ func (r *SoakResult) Markdown() string {
 		}
 		var parts []string
 		for _, oc := range bh.Outcomes {
-			parts = append(parts, mdEscape(oc.Error)+": "+thousands(float64(oc.Count)))
+			parts = append(parts, mdEscape(oc.Error)+": "+humanize.Thousands(float64(oc.Count)))
 		}
 		for _, pr := range bh.Problems {
-			parts = append(parts, "**"+mdEscape(pr.Error)+": "+thousands(float64(pr.Count))+"**")
+			parts = append(parts, "**"+mdEscape(pr.Error)+": "+humanize.Thousands(float64(pr.Count))+"**")
 		}
 		p("- %s — %s\n", bh.Name, strings.Join(parts, "; "))
 	}
@@ -133,7 +135,7 @@ func countDiff(before, after map[string]uint64) string {
 	})
 	var parts []string
 	for _, e := range l {
-		parts = append(parts, mdEscape(e.k)+": "+thousands(float64(e.v)))
+		parts = append(parts, mdEscape(e.k)+": "+humanize.Thousands(float64(e.v)))
 	}
 	return strings.Join(parts, " · ")
 }

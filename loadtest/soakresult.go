@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // ErrSoakFailed is wrapped by Soak's error when the server failed a check:
@@ -186,7 +188,7 @@ func (s *soaker) verdict(res *SoakResult) {
 	if o.Latency.Count == 0 {
 		fail("observers: no chatter message arrived")
 	} else if o.Latency.P99Ms > ms(cfg.MaxP99) {
-		fail("observers: p99 latency %s, above the bound of %s", msDur(o.Latency.P99Ms), msDur(ms(cfg.MaxP99)))
+		fail("observers: p99 latency %s, above the bound of %s", humanize.Ms(o.Latency.P99Ms), humanize.Ms(ms(cfg.MaxP99)))
 	}
 	for _, b := range res.Behaviour {
 		if b.Problem > 0 {
@@ -207,8 +209,8 @@ func (s *soaker) verdict(res *SoakResult) {
 		fail("server: %d goroutines after the soak, %d before: %d more than the slack of %d allows", srv.After.Goroutines, srv.Before.Goroutines, g-cfg.GoroutineSlack, cfg.GoroutineSlack)
 	}
 	if h := srv.After.HeapObjectsBytes - srv.Before.HeapObjectsBytes; h > srv.HeapAllowance {
-		fail("server: heap objects %s after the soak, %s before: more than the allowance of %s", bytesStr(float64(srv.After.HeapObjectsBytes)),
-			bytesStr(float64(srv.Before.HeapObjectsBytes)), bytesStr(float64(srv.HeapAllowance)))
+		fail("server: heap objects %s after the soak, %s before: more than the allowance of %s", humanize.Bytes(float64(srv.After.HeapObjectsBytes)),
+			humanize.Bytes(float64(srv.Before.HeapObjectsBytes)), humanize.Bytes(float64(srv.HeapAllowance)))
 	}
 }
 
