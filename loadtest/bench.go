@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"ringchat/loadtest/internal/humanize"
+	"ringchat/loadtest/procstat"
 )
 
 // BenchTarget names the kind of server a BenchRow runs against.
@@ -132,9 +132,9 @@ func DefaultBenchConfig() BenchConfig {
 
 // BenchReport is what RunBench measured.
 type BenchReport struct {
-	Started  time.Time   `json:"started"`
-	ElapsedS float64     `json:"elapsed_s"`
-	Machine  MachineInfo `json:"machine"`
+	Started  time.Time        `json:"started"`
+	ElapsedS float64          `json:"elapsed_s"`
+	Machine  procstat.Machine `json:"machine"`
 	// Command is how the run was started (set by the caller).
 	Command     string         `json:"command"`
 	ServerArgs  []string       `json:"server_args"`
@@ -175,7 +175,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "bench: "+format+"\n", args...) }
 	rep := BenchReport{
 		Started:    start,
-		Machine:    ReadMachineInfo(),
+		Machine:    procstat.ReadMachine(),
 		ServerArgs: cfg.Server.Args,
 		FloorArgs:  cfg.Floor.Args,
 		Config: ResultConfig{
@@ -238,7 +238,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 			rep.Interrupted = true
 		}
 	}
-	rep.Machine.LoadAfter = readLoadAvg("/proc")
+	rep.Machine.LoadAfter = procstat.LoadAvg()
 	rep.ElapsedS = time.Since(start).Seconds()
 	return rep, errors.Join(errs...)
 }
@@ -331,68 +331,4 @@ func limitNote(res *Result) string {
 		return ""
 	}
 	return " [" + strings.Join(notes, ", ") + "]"
-}
-
-// MachineInfo describes the machine a report was measured on.
-type MachineInfo struct {
-	CPUModel    string `json:"cpu_model"`
-	CPUs        int    `json:"cpus"`   // online CPUs in /proc/stat
-	Usable      int    `json:"usable"` // CPUs this process may use
-	MemoryBytes uint64 `json:"memory_bytes"`
-	Kernel      string `json:"kernel"`
-	GoVersion   string `json:"go_version"` // of the generator; make bench builds all with one toolchain
-	OS          string `json:"os"`
-	LoadBefore  string `json:"load_before"` // /proc/loadavg's 1, 5 and 15 minute averages
-	LoadAfter   string `json:"load_after"`
-}
-
-// ReadMachineInfo reads the machine's description from /proc.
-func ReadMachineInfo() MachineInfo {
-	return readMachineInfo("/proc")
-}
-
-func readMachineInfo(proc string) MachineInfo {
-	m := MachineInfo{
-		CPUs:       machineCPUs(),
-		Usable:     runtime.NumCPU(),
-		GoVersion:  runtime.Version(),
-		OS:         runtime.GOOS + "/" + runtime.GOARCH,
-		LoadBefore: readLoadAvg(proc),
-	}
-	if b, err := os.ReadFile(proc + "/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile(proc + "/meminfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				var kb uint64
-				fmt.Sscan(rest, &kb)
-				m.MemoryBytes = kb * 1024
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile(proc + "/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	return m
-}
-
-// readLoadAvg returns the 1, 5 and 15 minute load averages, as in
-// /proc/loadavg, or "".
-func readLoadAvg(proc string) string {
-	b, err := os.ReadFile(proc + "/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

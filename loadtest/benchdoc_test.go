@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 func TestRewriteRegions(t *testing.T) {
@@ -130,7 +132,7 @@ func sampleReport() *BenchReport {
 		Started:    time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC),
 		ElapsedS:   181,
 		Command:    "bench -out BENCHMARKS.md",
-		Machine:    MachineInfo{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
+		Machine:    procstat.Machine{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
 		ServerArgs: []string{"/x/bin/server", "-addr", AddrPlaceholder, "-rate", "0"},
 		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", AddrPlaceholder},
 		Config:     ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},

@@ -35,7 +35,7 @@
 //
 // Run refuses URLs whose host is not "localhost" or a loopback address
 // unless AllowRemote is set, and raises RLIMIT_NOFILE to its hard limit
-// (RaiseFileLimit).
+// (procstat.RaiseFileLimit).
 //
 // # What every receiver checks
 //

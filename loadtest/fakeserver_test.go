@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
+	"ringchat/loadtest/procstat"
 )
 
 // fakeServer is a small but faithful implementation of the broadcast part
@@ -189,13 +189,13 @@ func (f *fakeServer) serve(ws *websocket.Conn) {
 // metrics serves the process metrics the generator reads, for this
 // process: the fake server runs inside the test.
 func (f *fakeServer) metrics(w http.ResponseWriter) {
-	s, err := pidProbe{pid: os.Getpid(), proc: "/proc", tick: clockTick()}.sample(context.Background())
+	s, err := procstat.ReadProcess("/proc", os.Getpid(), procstat.ClockTick())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", s.cpu.Seconds())
-	fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %d\n", s.rss)
+	fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", s.CPU.Seconds())
+	fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %d\n", s.RSS)
 }
 
 func (f *fakeServer) room(name string) *fakeRoom {

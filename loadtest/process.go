@@ -1,18 +1,18 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 // ProcessSpec says how to start a server under test as a child process.
@@ -189,26 +189,7 @@ func (p *Process) Output() string { return p.stderr.String() }
 // FileLimit returns the soft RLIMIT_NOFILE of the running process, from
 // /proc/<pid>/limits.
 func (p *Process) FileLimit() (uint64, error) {
-	return procFileLimit("/proc", p.Pid())
-}
-
-func procFileLimit(proc string, pid int) (uint64, error) {
-	b, err := os.ReadFile(proc + "/" + strconv.Itoa(pid) + "/limits")
-	if err != nil {
-		return 0, fmt.Errorf("loadtest: %w", err)
-	}
-	for line := range bytes.Lines(b) {
-		if rest, ok := bytes.CutPrefix(line, []byte("Max open files")); ok {
-			f := strings.Fields(string(rest))
-			if len(f) >= 1 {
-				if f[0] == "unlimited" {
-					return 1<<63 - 1, nil
-				}
-				return strconv.ParseUint(f[0], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("loadtest: no open-files limit in /proc/%d/limits", pid)
+	return procstat.FileLimit("/proc", p.Pid())
 }
 
 // raiseInheritedFileLimit sets this process's soft RLIMIT_NOFILE to its

@@ -193,28 +193,6 @@ func TestStartProcessCancelled(t *testing.T) {
 	}
 }
 
-func TestProcFileLimit(t *testing.T) {
-	dir := t.TempDir()
-	write := func(pid int, text string) {
-		os.MkdirAll(filepath.Join(dir, fmt.Sprint(pid)), 0o755)
-		os.WriteFile(filepath.Join(dir, fmt.Sprint(pid), "limits"), []byte(text), 0o644)
-	}
-	const header = "Limit                     Soft Limit           Hard Limit           Units     \n"
-	write(1, header+"Max processes             94000                94000                processes \nMax open files            20000                20000                files     \n")
-	write(2, header+"Max open files            unlimited            unlimited            files     \n")
-	write(3, header)
-	for _, tc := range []struct {
-		pid  int
-		want uint64
-		ok   bool
-	}{{1, 20000, true}, {2, 1<<63 - 1, true}, {3, 0, false}, {4, 0, false}} {
-		got, err := procFileLimit(dir, tc.pid)
-		if got != tc.want || (err == nil) != tc.ok {
-			t.Errorf("pid %d: %d, %v; want %d, ok %v", tc.pid, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestLastLines(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

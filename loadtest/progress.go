@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ringchat/loadtest/internal/humanize"
+	"ringchat/loadtest/procstat"
 )
 
 // Progress is a snapshot of a running load test, passed to
@@ -82,7 +83,7 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	cur, prev, iv := new(Histogram), new(Histogram), new(Histogram)
-	at, gen := time.Now(), selfCPU()
+	at, gen := time.Now(), procstat.SelfCPU()
 	var sent, delivered uint64
 	for {
 		phase := Phase(r.phase.Load())
@@ -101,7 +102,7 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 			}
 			continue
 		}
-		now, nowGen := time.Now(), selfCPU()
+		now, nowGen := time.Now(), procstat.SelfCPU()
 		secs := now.Sub(at).Seconds()
 		cur.Reset()
 		for i := range r.shards {

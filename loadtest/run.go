@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 // Phase is the stage a run is in.
@@ -64,7 +66,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	tgt, _ := cfg.target()
-	limit, err := RaiseFileLimit()
+	limit, err := procstat.RaiseFileLimit()
 	if err == nil && uint64(cfg.Clients)+64 > limit {
 		return Result{}, invalid("%d clients need more file descriptors than the limit of %d allows", cfg.Clients, limit)
 	}
@@ -425,7 +427,7 @@ type mark struct {
 	busy      uint64        // machine CPU ticks, busy
 	total     uint64        // machine CPU ticks, all
 	machineOK bool
-	srv       procSample
+	srv       procstat.Sample
 	srvErr    error
 	delivered uint64
 }
@@ -437,15 +439,15 @@ func (r *runner) mark() mark {
 		m.srv, m.srvErr = r.probe.sample(context.Background())
 		r.notePeak(m.srv, m.srvErr)
 	}
-	m.at, m.gen, m.delivered = time.Now(), selfCPU(), r.totals().delivered
-	m.busy, m.total, m.machineOK = machineCPU()
+	m.at, m.gen, m.delivered = time.Now(), procstat.SelfCPU(), r.totals().delivered
+	m.busy, m.total, m.machineOK = procstat.MachineCPU()
 	return m
 }
 
-func (r *runner) notePeak(s procSample, err error) {
+func (r *runner) notePeak(s procstat.Sample, err error) {
 	for err == nil {
 		p := r.peakRSS.Load()
-		if s.rss <= p || r.peakRSS.CompareAndSwap(p, s.rss) {
+		if s.RSS <= p || r.peakRSS.CompareAndSwap(p, s.RSS) {
 			return
 		}
 	}

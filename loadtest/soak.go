@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 // soaker is the state of one Soak.
@@ -142,12 +144,12 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	if cfg.MetricsURL == "" {
 		cfg.MetricsURL = "http://" + tgt.hostPort + "/metrics"
 	}
-	if _, err := RaiseFileLimit(); err != nil {
+	if _, err := procstat.RaiseFileLimit(); err != nil {
 		return SoakResult{}, err
 	}
 	s := newSoaker(cfg, tgt)
 	defer s.metrics.client.CloseIdleConnections()
-	res := SoakResult{Started: time.Now(), URL: cfg.URL, Machine: ReadMachineInfo(), Config: SoakSettings{
+	res := SoakResult{Started: time.Now(), URL: cfg.URL, Machine: procstat.ReadMachine(), Config: SoakSettings{
 		DurationS: cfg.Duration.Seconds(), Rooms: len(s.rooms), ChatRate: cfg.ChatRate,
 		Clients:     cfg.Observers + cfg.Chatters + cfg.SlowReaders + cfg.Vanishers + cfg.Garbage + cfg.Storm + cfg.Flooders,
 		StormEveryS: cfg.StormEvery.Seconds(), RcvBuf: cfg.RcvBuf, MaxP99Ms: ms(cfg.MaxP99),
@@ -158,7 +160,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, SoakBudget(cfg))
 	defer cancel()
 	err := s.run(ctx, &res)
-	res.Machine.LoadAfter = readLoadAvg("/proc")
+	res.Machine.LoadAfter = procstat.LoadAvg()
 	res.ElapsedS = time.Since(res.Started).Seconds()
 	switch {
 	case errors.Is(parent.Err(), context.Canceled):

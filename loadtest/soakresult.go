@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ringchat/loadtest/internal/humanize"
+	"ringchat/loadtest/procstat"
 )
 
 // ErrSoakFailed is wrapped by Soak's error when the server failed a check:
@@ -33,9 +34,9 @@ type SoakResult struct {
 	Interrupted bool `json:"interrupted"`
 	// Machine, and (set by the caller) the command and the server's
 	// command line, for the report.
-	Machine    MachineInfo `json:"machine"`
-	Command    string      `json:"command,omitempty"`
-	ServerArgs []string    `json:"server_args,omitempty"`
+	Machine    procstat.Machine `json:"machine"`
+	Command    string           `json:"command,omitempty"`
+	ServerArgs []string         `json:"server_args,omitempty"`
 }
 
 // SoakSettings records the configuration of the soak.
