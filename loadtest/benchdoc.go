@@ -5,23 +5,13 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"ringchat/loadtest/internal/benchmd"
 	"ringchat/loadtest/internal/humanize"
 )
-
-// BENCHMARKS.md keeps hand-written prose and generated tables apart: each
-// table lives in a region
-//
-//	<!-- bench:NAME:begin -->
-//	...
-//	<!-- bench:NAME:end -->
-//
-// that RewriteRegions replaces as a whole. Everything outside the regions is
-// left as it is.
 
 // The regions of BENCHMARKS.md that make bench writes.
 const (
@@ -36,164 +26,6 @@ const (
 // BenchRegions is the order of the regions in a new BENCHMARKS.md.
 var BenchRegions = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionFindings, RegionGoBench}
 
-func regionBegin(name string) string { return "<!-- bench:" + name + ":begin -->" }
-func regionEnd(name string) string   { return "<!-- bench:" + name + ":end -->" }
-
-// ErrRegions is wrapped by RewriteRegions's errors: the document's markers
-// are not well formed, and it is left alone rather than damaged.
-var ErrRegions = errors.New("loadtest: malformed bench regions")
-
-// RewriteRegions returns doc with the content of each region named in
-// regions replaced. A region whose markers doc lacks is appended at the
-// end. A marker counts only on a line of its own (leading and trailing
-// blanks allowed), so prose can mention one. RewriteRegions fails, wrapping
-// ErrRegions, when a line holds nothing but a malformed bench marker, when
-// a region appears twice, begins inside another, or lacks its begin or its
-// end; the document is then returned unchanged.
-func RewriteRegions(doc string, regions map[string]string) (string, error) {
-	names := make([]string, 0, len(regions))
-	for name := range regions {
-		if !validRegionName(name) {
-			return doc, fmt.Errorf("%w: bad region name %q", ErrRegions, name)
-		}
-		names = append(names, name)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		if d := regionOrder(a) - regionOrder(b); d != 0 {
-			return d
-		}
-		return strings.Compare(a, b)
-	})
-	lines := strings.SplitAfter(doc, "\n")
-	spans, err := findRegions(lines)
-	if err != nil {
-		return doc, err
-	}
-	var b strings.Builder
-	var tail []string
-	at := 0 // lines before at are written
-	for _, sp := range spans {
-		body, ok := regions[sp.name]
-		if !ok {
-			continue
-		}
-		for _, l := range lines[at : sp.begin+1] {
-			b.WriteString(l)
-		}
-		if !strings.HasSuffix(lines[sp.begin], "\n") {
-			b.WriteByte('\n')
-		}
-		b.WriteString(regionBody(body))
-		at = sp.end
-	}
-	for _, l := range lines[at:] {
-		b.WriteString(l)
-	}
-	for _, name := range names {
-		if !slices.ContainsFunc(spans, func(sp regionSpan) bool { return sp.name == name }) {
-			tail = append(tail, name)
-		}
-	}
-	out := b.String()
-	for _, name := range tail {
-		if out != "" && !strings.HasSuffix(out, "\n") {
-			out += "\n"
-		}
-		if out != "" {
-			out += "\n"
-		}
-		out += regionBegin(name) + "\n" + regionBody(regions[name]) + regionEnd(name) + "\n"
-	}
-	return out, nil
-}
-
-// regionBody is a region's content as written: ending in a newline unless
-// empty.
-func regionBody(body string) string {
-	body = strings.TrimRight(body, "\n")
-	if body == "" {
-		return ""
-	}
-	return body + "\n"
-}
-
-func validRegionName(name string) bool {
-	return name != "" && !strings.ContainsAny(name, ": \t\n") && !strings.Contains(name, "-->")
-}
-
-// regionOrder sorts the known regions first, in document order.
-func regionOrder(name string) int {
-	if i := slices.Index(BenchRegions, name); i >= 0 {
-		return i
-	}
-	return len(BenchRegions)
-}
-
-// regionSpan is a region of a document split into lines: the indexes of
-// its begin and end marker lines.
-type regionSpan struct {
-	name       string
-	begin, end int
-}
-
-// findRegions returns the regions of lines, in order, checking that they
-// pair up: each region once, begin before end, not nested.
-func findRegions(lines []string) ([]regionSpan, error) {
-	var spans []regionSpan
-	open := -1 // index in spans of the region begun and not yet ended
-	for n, line := range lines {
-		t := strings.TrimSpace(line)
-		if !strings.HasPrefix(t, "<!-- bench:") {
-			continue
-		}
-		name, kind, ok := parseMarker(t)
-		if !ok {
-			if strings.HasSuffix(t, "-->") && !strings.Contains(t[len("<!-- bench:"):], "<!--") {
-				return nil, fmt.Errorf("%w: line %d: %q is not a bench marker (<!-- bench:NAME:begin --> or :end)", ErrRegions, n+1, t)
-			}
-			continue // prose that mentions a marker
-		}
-		switch {
-		case kind == "begin" && open >= 0:
-			return nil, fmt.Errorf("%w: line %d: region %q begins inside %q", ErrRegions, n+1, name, spans[open].name)
-		case kind == "begin" && slices.ContainsFunc(spans, func(sp regionSpan) bool { return sp.name == name }):
-			return nil, fmt.Errorf("%w: line %d: region %q appears twice", ErrRegions, n+1, name)
-		case kind == "begin":
-			spans = append(spans, regionSpan{name: name, begin: n, end: -1})
-			open = len(spans) - 1
-		case open < 0 || spans[open].name != name:
-			return nil, fmt.Errorf("%w: line %d: end of region %q without its begin", ErrRegions, n+1, name)
-		default:
-			spans[open].end = n
-			open = -1
-		}
-	}
-	if open >= 0 {
-		return nil, fmt.Errorf("%w: region %q has no end", ErrRegions, spans[open].name)
-	}
-	return spans, nil
-}
-
-func parseMarker(t string) (name, kind string, ok bool) {
-	rest, ok := strings.CutPrefix(t, "<!-- bench:")
-	if !ok {
-		return "", "", false
-	}
-	rest, ok = strings.CutSuffix(rest, " -->")
-	if !ok {
-		return "", "", false
-	}
-	i := strings.LastIndexByte(rest, ':')
-	if i < 0 {
-		return "", "", false
-	}
-	name, kind = rest[:i], rest[i+1:]
-	if !validRegionName(name) || kind != "begin" && kind != "end" {
-		return "", "", false
-	}
-	return name, kind, true
-}
-
 // WriteBenchmarks rewrites the regions of the file at path with rep's
 // tables, starting from newDoc when the file does not exist. It replaces
 // the file atomically: a failure leaves the old one.
@@ -205,36 +37,7 @@ func WriteBenchmarks(path string, rep *BenchReport, newDoc string) error {
 	case err != nil:
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	return rewriteFile(path, string(old), rep.Regions())
-}
-
-// rewriteFile rewrites regions of doc, the contents of the file at path,
-// and replaces the file with the result atomically: a failure, or markers
-// that RewriteRegions refuses, leave the old file as it was.
-func rewriteFile(path, doc string, regions map[string]string) error {
-	doc, err := RewriteRegions(doc, regions)
-	if err != nil {
-		return fmt.Errorf("%w (in %s)", err, path)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".bench-*.md")
-	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	_, err = tmp.WriteString(doc)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	return nil
+	return benchmd.RewriteFile(path, string(old), rep.Regions(), BenchRegions)
 }
 
 // Regions renders rep as the content of each region of BENCHMARKS.md.
@@ -259,13 +62,13 @@ func (rep *BenchReport) runRegion() string {
 	p("| | |\n| --- | --- |\n")
 	p("| date | %s (UTC), %.0f s in all |\n", rep.Started.UTC().Format("2006-01-02 15:04"), rep.ElapsedS)
 	p("| command | `%s` |\n", rep.Command)
-	p("| CPU | %s, %d cores (%d usable) |\n", orDash(m.CPUModel), m.CPUs, m.Usable)
+	p("| CPU | %s, %d cores (%d usable) |\n", benchmd.OrDash(m.CPUModel), m.CPUs, m.Usable)
 	p("| memory | %s |\n", humanize.Bytes(float64(m.MemoryBytes)))
-	p("| kernel | Linux %s (%s) |\n", orDash(m.Kernel), m.OS)
+	p("| kernel | Linux %s (%s) |\n", benchmd.OrDash(m.Kernel), m.OS)
 	p("| Go | %s |\n", m.GoVersion)
-	p("| load average (1, 5, 15 min) | %s before, %s after |\n", orDash(m.LoadBefore), orDash(m.LoadAfter))
-	p("| chat server | `%s` |\n", argsLine(rep.ServerArgs))
-	p("| floor server | `%s` |\n", argsLine(rep.FloorArgs))
+	p("| load average (1, 5, 15 min) | %s before, %s after |\n", benchmd.OrDash(m.LoadBefore), benchmd.OrDash(m.LoadAfter))
+	p("| chat server | `%s` |\n", benchmd.CommandLine(rep.ServerArgs))
+	p("| floor server | `%s` |\n", benchmd.CommandLine(rep.FloorArgs))
 	c := rep.Config
 	p("| every row | %g s of sending, %d-byte messages, clients connect at up to %g/s, drain up to %g s; a fresh server process per row |\n",
 		c.DurationS, c.Size, c.Ramp, c.DrainS)
@@ -282,22 +85,6 @@ func (rep *BenchReport) runRegion() string {
 		p("\n**This run was interrupted: the tables are incomplete.**\n")
 	}
 	return b.String()
-}
-
-func argsLine(args []string) string {
-	if len(args) == 0 {
-		return "-"
-	}
-	a := slices.Clone(args)
-	a[0] = filepath.Base(a[0])
-	return shellJoin(a)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // rowName is a row's short name in the tables.
@@ -326,7 +113,7 @@ func (rep *BenchReport) loadtestRegion() string {
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s / %s | %s |\n",
 			humanize.Thousands(float64(m.Sent)), humanize.Thousands(float64(m.Expected)), humanize.Thousands(float64(m.Delivered)), lost,
-			flagCount(m.Duplicated), flagCount(m.OutOfOrder), flagCount(m.Gaps), flagCount(m.ServerErrors), limitedBy(r))
+			benchmd.ZeroOrBold(m.Duplicated), benchmd.ZeroOrBold(m.OutOfOrder), benchmd.ZeroOrBold(m.Gaps), benchmd.ZeroOrBold(m.ServerErrors), limitedBy(r))
 	}
 	p("\nLatency and resources. Server figures are the server process's (or, in floor rows, the floor process's); generator CPU is in cores kept busy while sending.\n\n")
 	p("| # | clients | p50 | p90 | p99 | p99.9 | max | deliveries/s | server CPU s | server µs/delivery | peak RSS | RSS/conn | generator CPU | machine busy | limited by |\n")
@@ -339,7 +126,7 @@ func (rep *BenchReport) loadtestRegion() string {
 			continue
 		}
 		l, g := res.Latency, res.Generator
-		p("| %s | %s | %s | %s | %s | %s ", latCell(l, l.P50Ms), latCell(l, l.P90Ms), latCell(l, l.P99Ms), latCell(l, l.P999Ms), latCell(l, l.MaxMs),
+		p("| %s | %s | %s | %s | %s | %s ", benchmd.Latency(l.Count, l.P50Ms), benchmd.Latency(l.Count, l.P90Ms), benchmd.Latency(l.Count, l.P99Ms), benchmd.Latency(l.Count, l.P999Ms), benchmd.Latency(l.Count, l.MaxMs),
 			humanize.Thousands(res.Messages.DeliveriesPerSec))
 		if s := res.Server; s != nil && s.Error == "" {
 			p("| %.2f | %.2f | %s | %s ", s.CPUS, s.CPUPerDeliveryUs, humanize.Bytes(float64(peakRSS(s))), humanize.Bytes(s.RSSPerConnBytes))
@@ -361,23 +148,9 @@ func peakRSS(s *ServerStats) uint64 { return max(s.PeakRSSBytes, s.HWMBytes) }
 
 func notRun(r BenchRowRun) string {
 	if r.Skipped != "" {
-		return "not run: " + mdEscape(r.Skipped)
+		return "not run: " + benchmd.Escape(r.Skipped)
 	}
-	return "failed: " + mdEscape(firstLine(r.Error))
-}
-
-func latCell(l Latency, ms float64) string {
-	if l.Count == 0 {
-		return "-"
-	}
-	return humanize.Ms(ms)
-}
-
-func flagCount(n uint64) string {
-	if n == 0 {
-		return "0"
-	}
-	return "**" + humanize.Thousands(float64(n)) + "**"
+	return "failed: " + benchmd.Escape(firstLine(r.Error))
 }
 
 // limitedBy says what, other than the server, limited a row's figures.
@@ -537,13 +310,13 @@ func (rep *BenchReport) findingsRegion() string {
 			if strings.HasPrefix(w, "LOSS:") {
 				continue
 			}
-			lines = append(lines, mdEscape(w))
+			lines = append(lines, benchmd.Escape(w))
 		}
 		if r.Error != "" {
-			lines = append(lines, "error: "+mdEscape(r.Error))
+			lines = append(lines, "error: "+benchmd.Escape(r.Error))
 		}
 		if r.ServerStop != "" {
-			lines = append(lines, "stopping the server: "+mdEscape(r.ServerStop))
+			lines = append(lines, "stopping the server: "+benchmd.Escape(r.ServerStop))
 		}
 		if len(lines) == 0 {
 			continue
@@ -610,14 +383,14 @@ func (gb *GoBenchResult) Markdown() string {
 	}
 	std := []string{"ns/op", "MB/s", "B/op", "allocs/op"}
 	for _, pkg := range pkgs {
-		p("\n**%s**\n\n", orDash(pkg))
+		p("\n**%s**\n\n", benchmd.OrDash(pkg))
 		p("| benchmark | runs | ns/op | MB/s | B/op | allocs/op | other (median) |\n")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, st := range gb.Benchmarks {
 			if st.Pkg != pkg {
 				continue
 			}
-			p("| %s | %d ", mdEscape(st.Name), st.Runs)
+			p("| %s | %d ", benchmd.Escape(st.Name), st.Runs)
 			for _, u := range std {
 				if v, ok := st.Median[u]; ok {
 					p("| %s ", benchNum(v))
@@ -660,7 +433,7 @@ func ringHubRatios(stats []GoBenchStats) string {
 			b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		}
 		rest := strings.NewReplacer("design=ring/", "", "/design=ring", "", "design=ring", "").Replace(r.Name)
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", mdEscape(rest),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", benchmd.Escape(rest),
 			benchNum(r.Median["ns/op"]), benchNum(h.Median["ns/op"]), ratio(r.Median["ns/op"], h.Median["ns/op"]),
 			benchNumOpt(r.Median, "pub-ns/op"), benchNumOpt(h.Median, "pub-ns/op"), ratio(r.Median["pub-ns/op"], h.Median["pub-ns/op"]),
 			benchNumOpt(r.Median, "allocs/op"), benchNumOpt(h.Median, "allocs/op"))
@@ -693,11 +466,6 @@ func benchNum(v float64) string {
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
-}
-
-// mdEscape keeps text from breaking a Markdown table cell.
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;").Replace(s)
 }
 
 func firstLine(s string) string {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"ringchat/loadtest/internal/benchmd"
 )
 
 // GoBenchConfig says which `go test -bench` figures RunBench collects.
@@ -220,7 +222,7 @@ func RunGoBench(ctx context.Context, c GoBenchConfig, log io.Writer) (GoBenchRes
 	if goCmd == "" {
 		goCmd = "go"
 	}
-	res := GoBenchResult{Command: goCmd + " " + shellJoin(c.Args()), Packages: c.Packages}
+	res := GoBenchResult{Command: goCmd + " " + benchmd.ShellJoin(c.Args()), Packages: c.Packages}
 	if len(c.Packages) == 0 {
 		return res, nil
 	}
@@ -309,7 +311,7 @@ func goTest(ctx context.Context, goCmd string, c GoBenchConfig, out io.Writer, b
 			bc.failures = append(bc.failures, l)
 		}
 	}
-	return fmt.Errorf("loadtest: %s %s: %w", goCmd, shellJoin(c.Args()), waitErr)
+	return fmt.Errorf("loadtest: %s %s: %w", goCmd, benchmd.ShellJoin(c.Args()), waitErr)
 }
 
 // killGroup sends sig to the process group pgid, which this process made
@@ -318,20 +320,4 @@ func killGroup(pgid int, sig syscall.Signal) {
 	if pgid > 0 {
 		syscall.Kill(-pgid, sig)
 	}
-}
-
-// shellJoin quotes args for a shell where they need it, for display.
-func shellJoin(args []string) string {
-	var b strings.Builder
-	for i, a := range args {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`^*?[]()|&;<>#~!") {
-			b.WriteString(a)
-			continue
-		}
-		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-	}
-	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 
 	"ringchat/chat"
 	"ringchat/internal/chattest"
+	"ringchat/loadtest/internal/benchmd"
 )
 
 // soakServer starts the real chat server in this process on a loopback
@@ -269,7 +270,7 @@ func TestSoakMarkdown(t *testing.T) {
 	}
 	damaged := "<!-- bench:soak:begin -->\nold\n"
 	os.WriteFile(path, []byte(damaged), 0o644)
-	if err := WriteSoak(path, res); !errors.Is(err, ErrRegions) {
+	if err := WriteSoak(path, res); !errors.Is(err, benchmd.ErrRegions) {
 		t.Errorf("damaged markers: %v", err)
 	}
 	if got, _ := os.ReadFile(path); string(got) != damaged {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"ringchat/loadtest/internal/benchmd"
 	"ringchat/loadtest/internal/humanize"
 )
 
@@ -20,7 +21,7 @@ func WriteSoak(path string, res *SoakResult) error {
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	return rewriteFile(path, string(old), map[string]string{RegionSoak: res.Markdown()})
+	return benchmd.RewriteFile(path, string(old), map[string]string{RegionSoak: res.Markdown()}, nil)
 }
 
 // Markdown renders the soak as BENCHMARKS.md's reliability tables.
@@ -35,10 +36,10 @@ func (r *SoakResult) Markdown() string {
 		p("| command | `%s` |\n", r.Command)
 	}
 	if len(r.ServerArgs) > 0 {
-		p("| chat server | `%s` |\n", argsLine(r.ServerArgs))
+		p("| chat server | `%s` |\n", benchmd.CommandLine(r.ServerArgs))
 	}
 	if m := r.Machine; m.CPUs > 0 {
-		p("| machine | %s, %d cores; load average %s before, %s after |\n", orDash(m.CPUModel), m.CPUs, orDash(m.LoadBefore), orDash(m.LoadAfter))
+		p("| machine | %s, %d cores; load average %s before, %s after |\n", benchmd.OrDash(m.CPUModel), m.CPUs, benchmd.OrDash(m.LoadBefore), benchmd.OrDash(m.LoadAfter))
 	}
 	p("| soak | %s clients, %g s, %d rooms (one big, the rest small); chatters at %g msg/s each; a storm every %g s |\n",
 		humanize.Thousands(float64(c.Clients)), c.DurationS, c.Rooms, c.ChatRate, c.StormEveryS)
@@ -54,7 +55,7 @@ func (r *SoakResult) Markdown() string {
 	p("\n**Clients per behaviour.** Connections: handshakes begun / welcomes received. Problems are what the server should not have done; each fails the soak.\n\n")
 	p("| behaviour | clients | connections | problems |\n| --- | ---: | ---: | ---: |\n")
 	for _, bh := range r.Behaviour {
-		p("| %s | %s | %s / %s | %s |\n", bh.Name, humanize.Thousands(float64(bh.Clients)), humanize.Thousands(float64(bh.Attempts)), humanize.Thousands(float64(bh.Connected)), flagCount(bh.Problem))
+		p("| %s | %s | %s / %s | %s |\n", bh.Name, humanize.Thousands(float64(bh.Clients)), humanize.Thousands(float64(bh.Attempts)), humanize.Thousands(float64(bh.Connected)), benchmd.ZeroOrBold(bh.Problem))
 	}
 
 	o := r.Observers
@@ -63,10 +64,10 @@ func (r *SoakResult) Markdown() string {
 	p("| observers | events checked | ids missing | ids repeated | events differing | chatter messages expected | received | lost | duplicated | out of order | altered | gaps / errors / dropped | p50 | p99 (bound) | max |\n")
 	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s (≤ %s) | %s |\n",
-		o.Observers, humanize.Thousands(float64(o.EventsChecked)), flagCount(o.IDsMissing), flagCount(o.IDsRepeated), flagCount(o.Diverged),
-		humanize.Thousands(float64(o.Expected)), humanize.Thousands(float64(o.Received)), flagCount(o.Lost), flagCount(o.Duplicated), flagCount(o.OutOfOrder),
-		flagCount(o.Corrupted), flagCount(o.Gaps), flagCount(o.Errors), flagCount(o.Dropped),
-		latCell(l, l.P50Ms), latCell(l, l.P99Ms), humanize.Ms(c.MaxP99Ms), latCell(l, l.MaxMs))
+		o.Observers, humanize.Thousands(float64(o.EventsChecked)), benchmd.ZeroOrBold(o.IDsMissing), benchmd.ZeroOrBold(o.IDsRepeated), benchmd.ZeroOrBold(o.Diverged),
+		humanize.Thousands(float64(o.Expected)), humanize.Thousands(float64(o.Received)), benchmd.ZeroOrBold(o.Lost), benchmd.ZeroOrBold(o.Duplicated), benchmd.ZeroOrBold(o.OutOfOrder),
+		benchmd.ZeroOrBold(o.Corrupted), benchmd.ZeroOrBold(o.Gaps), benchmd.ZeroOrBold(o.Errors), benchmd.ZeroOrBold(o.Dropped),
+		benchmd.Latency(l.Count, l.P50Ms), benchmd.Latency(l.Count, l.P99Ms), humanize.Ms(c.MaxP99Ms), benchmd.Latency(l.Count, l.MaxMs))
 
 	s := r.Server
 	p("\n**Server** (from its /metrics; before: idle, before the first client; after: every client gone, %.1f s to settle).\n\n", s.SettleS)
@@ -96,17 +97,17 @@ func (r *SoakResult) Markdown() string {
 		}
 		var parts []string
 		for _, oc := range bh.Outcomes {
-			parts = append(parts, mdEscape(oc.Error)+": "+humanize.Thousands(float64(oc.Count)))
+			parts = append(parts, benchmd.Escape(oc.Error)+": "+humanize.Thousands(float64(oc.Count)))
 		}
 		for _, pr := range bh.Problems {
-			parts = append(parts, "**"+mdEscape(pr.Error)+": "+humanize.Thousands(float64(pr.Count))+"**")
+			parts = append(parts, "**"+benchmd.Escape(pr.Error)+": "+humanize.Thousands(float64(pr.Count))+"**")
 		}
 		p("- %s — %s\n", bh.Name, strings.Join(parts, "; "))
 	}
 	if len(r.Failures) > 0 {
 		p("\n**Failed checks:**\n\n")
 		for _, f := range r.Failures {
-			p("- %s\n", mdEscape(f))
+			p("- %s\n", benchmd.Escape(f))
 		}
 	}
 	return b.String()
@@ -135,7 +136,7 @@ func countDiff(before, after map[string]uint64) string {
 	})
 	var parts []string
 	for _, e := range l {
-		parts = append(parts, mdEscape(e.k)+": "+humanize.Thousands(float64(e.v)))
+		parts = append(parts, benchmd.Escape(e.k)+": "+humanize.Thousands(float64(e.v)))
 	}
 	return strings.Join(parts, " · ")
 }
