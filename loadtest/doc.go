@@ -43,7 +43,7 @@
 // 'x' to Size bytes: the run's random id, the sender's index, its sequence
 // number from 0, and the send time. Every client receives: for each sender
 // of its room it keeps the next expected sequence number and a 64-bit
-// window of the latest ones (seqState, 16 bytes), so its memory is fixed
+// window of the latest ones (Sequence, 16 bytes), so its memory is fixed
 // whatever the length of the run. From that come, over all receivers:
 //
 //   - Expected: for each message sent, the members its room had when
@@ -61,7 +61,7 @@
 //     consecutive for every member, seen to jump (other than after a gap)
 //     or go back.
 //
-// The receive path parses JSON with a small scanner (scanEvent) that does
+// The receive path parses JSON with a small scanner (ScanEvent) that does
 // not allocate for the plain ASCII texts the generator sends, and falls
 // back to encoding/json for strings with escapes, so it is exact.
 //

@@ -120,8 +120,8 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 			Failed:       int(r.connectFailed.Load()),
 			Dropped:      int(r.dropped.Load()),
 			Sent:         r.sent.Load(),
-			Delivered:    tot.delivered,
-			Lost:         uint64(max(tot.holes, 0)),
+			Delivered:    tot.Delivered,
+			Lost:         uint64(max(tot.Holes, 0)),
 			P99:          iv.Percentile(99),
 			GeneratorCPU: (nowGen - gen).Seconds() / max(secs, 1e-3),
 		}

@@ -131,14 +131,14 @@ func TestRunFaults(t *testing.T) {
 		mangle func(n uint64) int
 		// done tells the drain when every delivery the fault leaves has
 		// arrived, given the messages sent and the clients.
-		done  func(d deliveryCounts, sent, expected, clients uint64) bool
+		done  func(d DeliveryCounts, sent, expected, clients uint64) bool
 		check func(t *testing.T, m MessageStats, clients uint64)
 	}{
 		{
 			name:   "drops every third message",
 			mangle: func(n uint64) int { return map[bool]int{true: 0, false: 1}[n%3 == 0] },
-			done: func(d deliveryCounts, sent, expected, clients uint64) bool {
-				return d.delivered >= expected-sent/3*clients
+			done: func(d DeliveryCounts, sent, expected, clients uint64) bool {
+				return d.Delivered >= expected-sent/3*clients
 			},
 			check: func(t *testing.T, m MessageStats, clients uint64) {
 				if want := m.Sent / 3 * clients; m.Lost != want || m.Delivered != m.Expected-want {
@@ -152,8 +152,8 @@ func TestRunFaults(t *testing.T) {
 		{
 			name:   "duplicates every fifth message",
 			mangle: func(n uint64) int { return map[bool]int{true: 2, false: 1}[n%5 == 0] },
-			done: func(d deliveryCounts, sent, expected, clients uint64) bool {
-				return d.delivered >= expected && d.duplicated >= sent/5*clients
+			done: func(d DeliveryCounts, sent, expected, clients uint64) bool {
+				return d.Delivered >= expected && d.Duplicated >= sent/5*clients
 			},
 			check: func(t *testing.T, m MessageStats, clients uint64) {
 				if want := m.Sent / 5 * clients; m.Duplicated != want {
@@ -169,7 +169,7 @@ func TestRunFaults(t *testing.T) {
 			t.Parallel()
 			cfg := quickConfig(startFakeServer(t, tc.mangle).URL)
 			clients := uint64(cfg.Clients)
-			cfg.drainDone = func(d deliveryCounts, sent, expected uint64) bool {
+			cfg.drainDone = func(d DeliveryCounts, sent, expected uint64) bool {
 				return tc.done(d, sent, expected, clients)
 			}
 			res := runOrFail(t, cfg)

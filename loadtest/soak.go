@@ -17,10 +17,10 @@ import (
 // soaker is the state of one Soak.
 type soaker struct {
 	cfg     SoakConfig
-	tgt     target
+	tgt     Endpoint
 	path    string
 	runID   string
-	clock   clock
+	clock   Clock
 	metrics *metricsClient
 	rooms   []*soakRoom
 
@@ -66,13 +66,13 @@ func (s *soaker) roomFor(k int) *soakRoom {
 
 // newSoaker returns the state of a soak of cfg, which is valid, against
 // tgt.
-func newSoaker(cfg SoakConfig, tgt target) *soaker {
+func newSoaker(cfg SoakConfig, tgt Endpoint) *soaker {
 	s := &soaker{
 		cfg:     cfg,
 		tgt:     tgt,
-		path:    tgt.u.Path,
+		path:    tgt.URL.Path,
 		runID:   fmt.Sprintf("%08x", rand.Uint32()),
-		clock:   newClock(),
+		clock:   NewClock(),
 		metrics: newMetricsClient(cfg.MetricsURL),
 	}
 	s.rooms = append(s.rooms, &soakRoom{name: "soak-big", hashes: map[uint64]uint64{}})
@@ -140,9 +140,9 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		return SoakResult{}, err
 	}
 	lc := Config{URL: cfg.URL}
-	tgt, _ := lc.target()
+	tgt, _ := lc.Endpoint()
 	if cfg.MetricsURL == "" {
-		cfg.MetricsURL = "http://" + tgt.hostPort + "/metrics"
+		cfg.MetricsURL = "http://" + tgt.HostPort + "/metrics"
 	}
 	if _, err := procstat.RaiseFileLimit(); err != nil {
 		return SoakResult{}, err

@@ -90,11 +90,11 @@ func TestGarbageCases(t *testing.T) {
 	cfg := SmallSoakConfig()
 	cfg.URL = soakServer(t)
 	lc := Config{URL: cfg.URL}
-	tgt, err := lc.target()
+	tgt, err := lc.Endpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MetricsURL = "http://" + tgt.hostPort + "/metrics"
+	cfg.MetricsURL = "http://" + tgt.HostPort + "/metrics"
 	s := newSoaker(cfg, tgt)
 	ctx := context.Background()
 	for _, gc := range garbageCases() {

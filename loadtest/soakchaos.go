@@ -50,7 +50,7 @@ func (s *soaker) vanish(ctx context.Context, k int) {
 			c, err := s.dialWS(ctx, b, "van-"+strconv.Itoa(k), room, 0, 0, "", false)
 			if err != nil {
 				if ctx.Err() == nil {
-					b.problem("could not connect: " + errorKind(err))
+					b.problem("could not connect: " + ErrorKind(err))
 				}
 				sleepCtx(ctx, time.Second)
 				continue
@@ -76,14 +76,14 @@ func (s *soaker) vanishMidHandshake(ctx context.Context, room *soakRoom) {
 	b := s.vanishStats
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := dialTCP(dctx, s.tgt.hostPort, 0)
+	c, err := dialTCP(dctx, s.tgt.HostPort, 0)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + errorKind(err))
+			b.problem("could not connect: " + ErrorKind(err))
 		}
 		return
 	}
-	req, _ := newHandshake(s.tgt.hostPort, chatTarget(s.path, url.Values{"room": {room.name}}))
+	req, _ := newHandshake(s.tgt.HostPort, chatTarget(s.path, url.Values{"room": {room.name}}))
 	raw := req.bytes()
 	c.Write(raw[:10+rand.IntN(len(raw)-20)])
 	sleepCtx(ctx, jitter(0, 200*time.Millisecond))
@@ -128,7 +128,7 @@ func (s *soaker) floodOnce(ctx context.Context, k int, room *soakRoom) {
 		frames = append(frames, goodFrame(opText, []byte("flood "+name+" "+strconv.Itoa(i))))
 	}
 	if err := rc.write(frames...); err != nil {
-		b.problem("could not send: " + errorKind(err))
+		b.problem("could not send: " + ErrorKind(err))
 		r.waitEnd(0)
 		return
 	}
@@ -170,7 +170,7 @@ func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string,
 	rc, welcome, err := s.dialRaw(ctx, b, name, room)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + errorKind(err))
+			b.problem("could not connect: " + ErrorKind(err))
 		}
 		return nil, "", false
 	}
@@ -182,11 +182,11 @@ func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, ro
 	b.attempts.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := dialTCP(ctx, s.tgt.hostPort, 0)
+	c, err := dialTCP(ctx, s.tgt.HostPort, 0)
 	if err != nil {
 		return nil, soakEvent{}, fmt.Errorf("dial: %w", err)
 	}
-	req, key := newHandshake(s.tgt.hostPort, chatTarget(s.path, url.Values{"name": {name}, "room": {room.name}}))
+	req, key := newHandshake(s.tgt.HostPort, chatTarget(s.path, url.Values{"name": {name}, "room": {room.name}}))
 	rc, resp, err := rawHandshake(ctx, c, req, key)
 	if err == nil && rc == nil {
 		err = fmt.Errorf("handshake: %s", resp.Status)

@@ -52,7 +52,7 @@ func (s *soaker) dialWS(ctx context.Context, b *behaviourStats, name string, roo
 	b.attempts.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	tcp, err := dialTCP(ctx, s.tgt.hostPort, rcvbuf)
+	tcp, err := dialTCP(ctx, s.tgt.HostPort, rcvbuf)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
@@ -71,7 +71,7 @@ func (s *soaker) dialWS(ctx context.Context, b *behaviourStats, name string, roo
 }
 
 func (s *soaker) handshakeWS(tcp *net.TCPConn, name string, room *soakRoom, since uint64, epoch string, bare bool) (*wsClient, error) {
-	u := *s.tgt.u
+	u := *s.tgt.URL
 	if bare {
 		u.Path = "/"
 	}
@@ -81,7 +81,7 @@ func (s *soaker) handshakeWS(tcp *net.TCPConn, name string, room *soakRoom, sinc
 		q.Set("epoch", epoch)
 	}
 	u.RawQuery = q.Encode()
-	ws, err := websocket.NewClient(&websocket.Config{Location: &u, Origin: s.tgt.origin, Version: websocket.ProtocolVersionHybi13}, tcp)
+	ws, err := websocket.NewClient(&websocket.Config{Location: &u, Origin: s.tgt.Origin, Version: websocket.ProtocolVersionHybi13}, tcp)
 	if err != nil {
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
@@ -175,7 +175,7 @@ type observer struct {
 
 	// Owned by the reading goroutine until it ends.
 	ids                               idCheck
-	seqs                              map[int]*seqState // chatter → its messages received
+	seqs                              map[int]*Sequence // chatter → its messages received
 	got                               map[int]uint64    // chatter → distinct messages received
 	latency                           Histogram
 	idsMissing, idsRepeated, diverged uint64
@@ -214,7 +214,7 @@ func (s *soaker) connectSteady(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("loadtest: soak: observer %d could not connect: %w", k, err)
 		}
-		o := &observer{k: k, room: room, c: c, seqs: map[int]*seqState{}, got: map[int]uint64{}}
+		o := &observer{k: k, room: room, c: c, seqs: map[int]*Sequence{}, got: map[int]uint64{}}
 		o.ids.next = c.welcome.ID + 1
 		s.observers = append(s.observers, o)
 		s.conns.Go(func() { s.observe(o) })
@@ -255,11 +255,11 @@ func (s *soaker) observe(o *observer) {
 		if err := websocket.Message.Receive(o.c.ws, &frame); err != nil {
 			if !s.steadyClosing() {
 				o.dropped = true
-				s.obsStats.problem("dropped: " + errorKind(err))
+				s.obsStats.problem("dropped: " + ErrorKind(err))
 			}
 			return
 		}
-		now := s.clock.now()
+		now := s.clock.Now()
 		var ev soakEvent
 		if err := json.Unmarshal(frame, &ev); err != nil {
 			o.other++
@@ -318,15 +318,15 @@ func (o *observer) message(s *soaker, ev soakEvent, now int64) {
 	}
 	st := o.seqs[k]
 	if st == nil {
-		st = new(seqState)
+		st = new(Sequence)
 		o.seqs[k] = st
 	}
-	d := st.receive(seq)
-	if d.duplicated != 0 || d.unverified != 0 {
+	d := st.Receive(seq)
+	if d.Duplicated != 0 || d.Unverified != 0 {
 		o.duplicated++
 		return
 	}
-	o.outOfOrder += d.outOfOrder
+	o.outOfOrder += d.OutOfOrder
 	o.got[k]++
 	o.received.Add(1)
 	o.latency.Record(time.Duration(now - nanos))
@@ -351,7 +351,7 @@ func (s *soaker) readChatter(ch *chatter) {
 	for {
 		if err := websocket.Message.Receive(ch.c.ws, &frame); err != nil {
 			if !s.steadyClosing() {
-				s.chatStats.problem("dropped: " + errorKind(err))
+				s.chatStats.problem("dropped: " + ErrorKind(err))
 			}
 			return
 		}
@@ -428,7 +428,7 @@ func (s *soaker) chat(ctx context.Context, ch *chatter) {
 				return
 			}
 		}
-		text := chatText(s.runID, ch.k, seq, s.clock.now())
+		text := chatText(s.runID, ch.k, seq, s.clock.Now())
 		if seq%10 == 9 {
 			text = "/me " + text
 		}
@@ -442,7 +442,7 @@ func (s *soaker) chat(ctx context.Context, ch *chatter) {
 
 func (s *soaker) sendFailed(ctx context.Context, err error) {
 	if ctx.Err() == nil {
-		s.chatStats.problem("send failed: " + errorKind(err))
+		s.chatStats.problem("send failed: " + ErrorKind(err))
 	}
 }
 

@@ -146,12 +146,12 @@ const (
 // Validate reports the first problem with c, wrapping ErrInvalidConfig.
 func (c *SoakConfig) Validate() error {
 	lc := Config{URL: c.URL}
-	if _, err := lc.target(); err != nil {
+	if _, err := lc.Endpoint(); err != nil {
 		return err
 	}
 	if c.MetricsURL != "" {
 		u, err := url.Parse(c.MetricsURL)
-		if err != nil || u.Scheme != "http" || !isLoopbackHost(u.Hostname()) {
+		if err != nil || u.Scheme != "http" || !IsLoopbackHost(u.Hostname()) {
 			return invalid("soak: metrics URL %q: want http:// on a loopback address", c.MetricsURL)
 		}
 	}

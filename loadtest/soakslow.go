@@ -23,7 +23,7 @@ func (s *soaker) slowRead(ctx context.Context, k int) {
 		c, err := s.dialWS(ctx, b, "slow-"+strconv.Itoa(k), room, s.cfg.RcvBuf, since, epoch, false)
 		if err != nil {
 			if ctx.Err() == nil {
-				b.problem("could not connect: " + errorKind(err))
+				b.problem("could not connect: " + ErrorKind(err))
 				sleepCtx(ctx, time.Second)
 			}
 			continue
@@ -70,24 +70,24 @@ func (s *soaker) slowLoop(ctx context.Context, c *wsClient, ids *idCheck, since 
 			if errors.Is(err, io.EOF) {
 				return "closed by the server"
 			}
-			return "connection ended: " + errorKind(err)
+			return "connection ended: " + ErrorKind(err)
 		}
 		if torn != nil {
 			b.problem("malformed frame")
 			s.logf("slow reader: malformed frame %.300q", torn)
 			torn = nil
 		}
-		ev, err := scanEvent(frame)
+		ev, err := ScanEvent(frame)
 		if err != nil {
 			torn = append([]byte(nil), frame...)
 			continue
 		}
-		switch typ := string(ev.typ); {
+		switch typ := string(ev.Type); {
 		case isRoomEvent(typ):
-			if skipped, back := ids.see(ev.id); skipped > 0 || back {
+			if skipped, back := ids.see(ev.ID); skipped > 0 || back {
 				b.problem("event ids not consecutive without a gap event")
 			}
-			*since = ev.id
+			*since = ev.ID
 		case typ == "gap":
 			ids.excused = true
 			b.outcome("gap events")

@@ -34,7 +34,7 @@ func (s *soaker) storm(ctx context.Context, k int) {
 		c, err := s.dialWS(ctx, b, "storm-"+strconv.Itoa(k), room, 0, 0, "", (k+n)%5 == 2)
 		if err != nil {
 			if ctx.Err() == nil {
-				b.problem("could not connect: " + errorKind(err))
+				b.problem("could not connect: " + ErrorKind(err))
 			}
 			continue
 		}
@@ -97,10 +97,10 @@ func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) 
 	}
 	ctx, cancel := context.WithTimeout(parent, wait)
 	defer cancel()
-	c, err := dialTCP(ctx, s.tgt.hostPort, 0)
+	c, err := dialTCP(ctx, s.tgt.HostPort, 0)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + errorKind(err))
+			b.problem("could not connect: " + ErrorKind(err))
 		}
 		return
 	}
@@ -109,7 +109,7 @@ func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) 
 	defer stop()
 	if sc.raw != "" {
 		if _, err := c.Write([]byte(sc.raw)); err != nil {
-			b.problem(sc.name + ": write failed: " + errorKind(err))
+			b.problem(sc.name + ": write failed: " + ErrorKind(err))
 			return
 		}
 		if sc.hold {
@@ -132,7 +132,7 @@ func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) 
 		s.checkStatus(parent, sc, resp, err)
 		return
 	}
-	req, key := newHandshake(s.tgt.hostPort, chatTarget(s.path, url.Values{"room": {room.name}}))
+	req, key := newHandshake(s.tgt.HostPort, chatTarget(s.path, url.Values{"room": {room.name}}))
 	sc.edit(&req)
 	rc, resp, err := rawHandshake(ctx, c, req, key)
 	if rc != nil {
@@ -150,7 +150,7 @@ func (s *soaker) checkStatus(parent context.Context, sc stormCase, resp *http.Re
 	case err != nil && parent.Err() != nil:
 		// The soak ended during the attempt.
 	case err != nil:
-		b.problem(sc.name + ": no answer: " + errorKind(err))
+		b.problem(sc.name + ": no answer: " + ErrorKind(err))
 	case resp.StatusCode != sc.status:
 		b.problem(fmt.Sprintf("%s: status %d, want %d", sc.name, resp.StatusCode, sc.status))
 	case sc.status == 426 && resp.Header.Get("Sec-WebSocket-Version") != "13":
