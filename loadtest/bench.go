@@ -78,7 +78,7 @@ func ScaleBenchRows(rows []BenchRow, f float64) []BenchRow {
 // against a freshly started server process, and the go test benchmarks.
 type BenchConfig struct {
 	// Server and Floor start the chat server and the floor server (see
-	// FloorServer; cmd/loadtest -floor-serve) as child processes.
+	// floor.Server; cmd/loadtest -floor-serve) as child processes.
 	Server, Floor ProcessSpec
 	Rows          []BenchRow
 

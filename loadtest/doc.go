@@ -104,12 +104,12 @@
 // configuration with growing numbers of clients (CapacitySteps makes a 1-2-5
 // series) until a run's fan-out p99 exceeds a target or it loses a
 // delivery, and reports the largest count that met the target.
-// FloorServer is the least a chat server can do — each message framed
-// once and written to every member, one plain write each, by GOMAXPROCS
-// writer goroutines per room that share the members — so that a run against
-// it shows the floor that the kernel, loopback TCP and the generator
-// impose; cmd/loadtest -floor starts it in a child process so that its CPU
-// and memory are measured apart.
+// The floor server (package ringchat/loadtest/floor) is the least a chat
+// server can do — each message framed once and written to every member,
+// one plain write each, by GOMAXPROCS writer goroutines per room that share
+// the members — so that a run against it shows the floor that the kernel,
+// loopback TCP and the generator impose; cmd/loadtest -floor starts it in a
+// child process so that its CPU and memory are measured apart.
 //
 // # make bench
 //

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ringchat/loadtest/floor"
 )
 
 // helperEnv makes the test binary, started as a child process by a test,
@@ -43,7 +45,7 @@ func runHelper(part string, args []string) int {
 	}
 	switch part {
 	case "floor":
-		s, err := ListenFloor(args[0])
+		s, err := floor.Listen(args[0])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -325,17 +325,3 @@ func TestRunInvalid(t *testing.T) {
 		t.Errorf("Run error %v, want ErrRemoteTarget", err)
 	}
 }
-
-// TestRunFloor runs the generator against the floor server, which must
-// look like a perfect chat server to it.
-func TestRunFloor(t *testing.T) {
-	t.Parallel()
-	s, err := ListenFloor("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cfg := quickConfig(s.URL())
-	cfg.Rooms, cfg.Size = 2, 300 // frames with a 16-bit length
-	checkClean(t, runOrFail(t, cfg))
-}

@@ -239,6 +239,9 @@ func (h handshakeRequest) bytes() []byte {
 	return []byte(b.String())
 }
 
+// websocketGUID is the key suffix of RFC 6455 section 1.3.
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
 // acceptKey is the Sec-WebSocket-Accept a server must answer key with
 // (RFC 6455 4.2.2).
 func acceptKey(key string) string {

@@ -1,10 +1,13 @@
-package loadtest
+package floor
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"testing"
+
+	"ringchat/loadtest"
 )
 
 // maskedFrame is a client frame as x/net writes it.
@@ -49,6 +52,19 @@ func TestFloorFrames(t *testing.T) {
 	}
 	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(textFrame([]byte("x"))))); err == nil {
 		t.Errorf("readFrame accepted an unmasked frame")
+	}
+}
+
+// TestFloorFrameLimit checks that the floor reads the generator's largest
+// message, and refuses a frame over its limit before reading it.
+func TestFloorFrameLimit(t *testing.T) {
+	big := bytes.Repeat([]byte{'x'}, loadtest.MaxSize)
+	if _, p, err := readFrame(bufio.NewReader(bytes.NewReader(maskedFrame(0x1, big)))); err != nil || len(p) != len(big) {
+		t.Errorf("readFrame of the largest message: %d bytes, %v", len(p), err)
+	}
+	over := binary.BigEndian.AppendUint64([]byte{0x81, 0x80 | 127}, maxPayload+1)
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(over))); !errors.Is(err, errFloorFrame) {
+		t.Errorf("readFrame of a frame over the limit: %v", err)
 	}
 }
 

@@ -1,12 +1,10 @@
-package loadtest
+package floor
 
 import (
 	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +14,7 @@ import (
 	"sync"
 )
 
-// FloorServer is the least a chat server can do: it accepts WebSocket
+// Server is the least a chat server can do: it accepts WebSocket
 // connections, sends the welcome, and writes each chat message, encoded
 // and framed once, to every member of the room with one plain write per
 // member. The writes are shared by GOMAXPROCS writer goroutines per room,
@@ -28,7 +26,7 @@ import (
 // its writer, and in time its room.
 //
 // Close stops it; the other methods are safe for concurrent use.
-type FloorServer struct {
+type Server struct {
 	ln    net.Listener
 	quit  chan struct{} // closed by Close: the writers stop
 	wg    sync.WaitGroup
@@ -64,23 +62,23 @@ type floorOp struct {
 // room's reader waits for it.
 const floorQueue = 256
 
-// ListenFloor starts a FloorServer on addr, such as "127.0.0.1:0".
-func ListenFloor(addr string) (*FloorServer, error) {
+// Listen starts a Server on addr, such as "127.0.0.1:0".
+func Listen(addr string) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: floor server: %w", err)
 	}
-	s := &FloorServer{ln: ln, quit: make(chan struct{}), rooms: make(map[string]*floorRoom), conns: make(map[net.Conn]struct{})}
+	s := &Server{ln: ln, quit: make(chan struct{}), rooms: make(map[string]*floorRoom), conns: make(map[net.Conn]struct{})}
 	s.wg.Go(s.accept)
 	return s, nil
 }
 
 // URL returns the ws:// URL of the server.
-func (s *FloorServer) URL() string { return "ws://" + s.ln.Addr().String() + "/ws" }
+func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() + "/ws" }
 
 // Close stops the server, closes every connection and waits for its
 // goroutines.
-func (s *FloorServer) Close() error {
+func (s *Server) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
 	if !s.done {
@@ -95,7 +93,7 @@ func (s *FloorServer) Close() error {
 	return err
 }
 
-func (s *FloorServer) accept() {
+func (s *Server) accept() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -121,7 +119,7 @@ func (s *FloorServer) accept() {
 
 // send hands op to w, unless the server is closing; it reports whether it
 // did.
-func (s *FloorServer) send(w *floorWriter, op floorOp) bool {
+func (s *Server) send(w *floorWriter, op floorOp) bool {
 	select {
 	case w.ops <- op:
 		return true
@@ -132,7 +130,7 @@ func (s *FloorServer) send(w *floorWriter, op floorOp) bool {
 
 // write is a writer goroutine: it keeps its members and writes every frame
 // to each of them, one write per member, in the order the frames came.
-func (s *FloorServer) write(w *floorWriter) {
+func (s *Server) write(w *floorWriter) {
 	members := make(map[net.Conn]struct{})
 	for {
 		var op floorOp
@@ -159,7 +157,7 @@ func (s *FloorServer) write(w *floorWriter) {
 // websocketGUID is the key suffix of RFC 6455 section 1.3.
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-func (s *FloorServer) serve(c net.Conn) {
+func (s *Server) serve(c net.Conn) {
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
 	if err != nil {
@@ -210,7 +208,7 @@ func (s *FloorServer) serve(c net.Conn) {
 	}
 }
 
-func (s *FloorServer) room(name string) *floorRoom {
+func (s *Server) room(name string) *floorRoom {
 	if name == "" {
 		name = "lobby"
 	}
@@ -232,61 +230,4 @@ func (s *FloorServer) room(name string) *floorRoom {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s) // cannot fail for a string
 	return string(b)
-}
-
-// textFrame returns payload as one unmasked, final text frame (RFC 6455
-// section 5.2).
-func textFrame(payload []byte) []byte {
-	n := len(payload)
-	var hdr []byte
-	switch {
-	case n <= 125:
-		hdr = []byte{0x81, byte(n)}
-	case n <= 0xFFFF:
-		hdr = []byte{0x81, 126, byte(n >> 8), byte(n)}
-	default:
-		hdr = binary.BigEndian.AppendUint64([]byte{0x81, 127}, uint64(n))
-	}
-	return append(hdr, payload...)
-}
-
-var errFloorFrame = errors.New("loadtest: floor server: frame not masked or too large")
-
-// readFrame reads one client frame and returns its opcode and unmasked
-// payload. Fragmented messages are not reassembled: x/net sends none.
-func readFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if h[1]&0x80 == 0 || n > 2*MaxSize {
-		return 0, nil, errFloorFrame
-	}
-	var mask [4]byte
-	if _, err := io.ReadFull(br, mask[:]); err != nil {
-		return 0, nil, err
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		return 0, nil, err
-	}
-	for i := range payload {
-		payload[i] ^= mask[i&3]
-	}
-	return h[0] & 0x0F, payload, nil
 }
