@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/humanize"
 	"ringchat/loadtest/procstat"
 )
@@ -79,7 +80,7 @@ func ScaleBenchRows(rows []BenchRow, f float64) []BenchRow {
 type BenchConfig struct {
 	// Server and Floor start the chat server and the floor server (see
 	// floor.Server; cmd/loadtest -floor-serve) as child processes.
-	Server, Floor ProcessSpec
+	Server, Floor childproc.Spec
 	Rows          []BenchRow
 
 	// Of every row, as in Config.
@@ -256,7 +257,7 @@ func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writ
 	if run.Row.Target == TargetFloor {
 		spec = cfg.Floor
 	}
-	p, err := StartProcess(ctx, spec)
+	p, err := childproc.Start(ctx, spec)
 	if err != nil {
 		run.Error = err.Error()
 		return err

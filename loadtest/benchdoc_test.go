@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/benchmd"
 	"ringchat/loadtest/procstat"
 )
@@ -35,8 +36,8 @@ func sampleReport() *BenchReport {
 		ElapsedS:   181,
 		Command:    "bench -out BENCHMARKS.md",
 		Machine:    procstat.Machine{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
-		ServerArgs: []string{"/x/bin/server", "-addr", AddrPlaceholder, "-rate", "0"},
-		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", AddrPlaceholder},
+		ServerArgs: []string{"/x/bin/server", "-addr", childproc.AddrPlaceholder, "-rate", "0"},
+		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", childproc.AddrPlaceholder},
 		Config:     ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
 		Rows: []BenchRowRun{
 			{Row: BenchRow{TargetServer, 1000, 1, 1, 20}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},

@@ -115,7 +115,7 @@
 //
 // RunBench (cmd/bench, run by make bench) runs a matrix of rows
 // (DefaultBenchRows), each against a fresh server process that
-// StartProcess starts on a free loopback port and Process.Stop ends with
+// childproc.Start starts on a free loopback port and Process.Stop ends with
 // SIGTERM: the chat server, or the floor server at the same load right
 // after it, so that their ratios compare like with like. Then RunGoBench
 // runs go test -bench over wsproto and chat, one package at a time, and

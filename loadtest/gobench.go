@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/benchmd"
 )
 
@@ -269,7 +270,7 @@ func goTest(ctx context.Context, goCmd string, c GoBenchConfig, out io.Writer, b
 	// Its own process group, so that go test and the test binary it runs
 	// are stopped together; and killed should this process die.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var stderr tailBuffer
+	var stderr childproc.Tail
 	cmd.Stderr = &stderr
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -283,11 +284,11 @@ func goTest(ctx context.Context, goCmd string, c GoBenchConfig, out io.Writer, b
 		defer close(watchDone)
 		select {
 		case <-ctx.Done():
-			killGroup(cmd.Process.Pid, syscall.SIGTERM)
+			childproc.KillGroup(cmd.Process.Pid, syscall.SIGTERM)
 			select {
 			case <-stopped:
 			case <-time.After(2 * time.Second):
-				killGroup(cmd.Process.Pid, syscall.SIGKILL)
+				childproc.KillGroup(cmd.Process.Pid, syscall.SIGKILL)
 			}
 		case <-stopped:
 		}
@@ -312,12 +313,4 @@ func goTest(ctx context.Context, goCmd string, c GoBenchConfig, out io.Writer, b
 		}
 	}
 	return fmt.Errorf("loadtest: %s %s: %w", goCmd, benchmd.ShellJoin(c.Args()), waitErr)
-}
-
-// killGroup sends sig to the process group pgid, which this process made
-// (Setpgid) for a child it started.
-func killGroup(pgid int, sig syscall.Signal) {
-	if pgid > 0 {
-		syscall.Kill(-pgid, sig)
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ringchat/loadtest/internal/childproctest"
 )
 
 func TestParseBenchLine(t *testing.T) {
@@ -165,7 +167,7 @@ func TestBenchNum(t *testing.T) {
 // helper "gotest") over a good package, a package that does not build, and
 // one that hangs until the timeout.
 func TestRunGoBench(t *testing.T) {
-	t.Setenv(helperEnv, "gotest")
+	t.Setenv(childproctest.Env, "gotest")
 	cfg := GoBenchConfig{
 		Go:        os.Args[0],
 		Packages:  []string{"./good/", "./broken/", "./hang/"},

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/procstat"
 )
 
@@ -361,7 +362,7 @@ func (s *soaker) behaviours() []*behaviourStats {
 // SoakRun is a soak against a server process that RunSoak starts.
 type SoakRun struct {
 	// Server starts the chat server (its URL path is the chat endpoint).
-	Server ProcessSpec
+	Server childproc.Spec
 	// Soak is the soak's configuration; its URL is set by RunSoak.
 	Soak SoakConfig
 	// Budget bounds all of RunSoak, starting and stopping the server
@@ -381,7 +382,7 @@ const soakStopReserve = 10 * time.Second
 func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
 	budget := run.Budget
 	if budget <= 0 {
-		budget = SoakBudget(run.Soak) + startTimeout + soakStopReserve
+		budget = SoakBudget(run.Soak) + childproc.StartTimeout + soakStopReserve
 	}
 	deadline := time.Now().Add(budget)
 	startCtx, cancel := context.WithDeadline(ctx, deadline)
@@ -389,7 +390,7 @@ func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
 	if run.Server.StopTimeout <= 0 || run.Server.StopTimeout > soakStopReserve-2*time.Second {
 		run.Server.StopTimeout = soakStopReserve - 2*time.Second
 	}
-	p, err := StartProcess(startCtx, run.Server)
+	p, err := childproc.Start(startCtx, run.Server)
 	if err != nil {
 		return SoakResult{}, err
 	}
@@ -409,7 +410,7 @@ func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
 	out := p.Output()
 	for _, bad := range []string{"panic", "DATA RACE", "fatal error"} {
 		if strings.Contains(out, bad) {
-			res.Failures = append(res.Failures, fmt.Sprintf("server: its output mentions %q: %s", bad, lastLines(out, 5)))
+			res.Failures = append(res.Failures, fmt.Sprintf("server: its output mentions %q: %s", bad, childproc.LastLines(out, 5)))
 		}
 	}
 	if (err == nil || errors.Is(err, ErrSoakFailed)) && len(res.Failures) > 0 {

@@ -13,6 +13,7 @@ import (
 
 	"ringchat/chat"
 	"ringchat/internal/chattest"
+	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/benchmd"
 )
 
@@ -232,7 +233,7 @@ process_resident_memory_bytes 9000000
 func TestSoakMarkdown(t *testing.T) {
 	res := &SoakResult{
 		Started: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC), ElapsedS: 150,
-		Command: "bench -soak", ServerArgs: []string{"/x/bin/server", "-addr", AddrPlaceholder},
+		Command: "bench -soak", ServerArgs: []string{"/x/bin/server", "-addr", childproc.AddrPlaceholder},
 		Config: SoakSettings{DurationS: 140, Clients: 2000, Rooms: 9, ChatRate: 0.5, StormEveryS: 15, MaxP99Ms: 250, GoroutineSlack: 5, HeapSlackBytes: 1 << 20, HeapPerGoroutine: 1 << 10},
 		Behaviour: []BehaviourResult{
 			{Name: "observers", Clients: 40, Attempts: 40, Connected: 40},

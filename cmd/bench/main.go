@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"ringchat/loadtest"
+	"ringchat/loadtest/childproc"
 )
 
 func main() {
@@ -178,12 +179,12 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.BenchConfig, 
 			return bad("no binary %s (run make build first)", bin)
 		}
 	}
-	cfg.Server = loadtest.ProcessSpec{
-		Args: []string{opt.server, "-addr", loadtest.AddrPlaceholder, "-rate", "0", "-max-conns", "19500"},
+	cfg.Server = childproc.Spec{
+		Args: []string{opt.server, "-addr", childproc.AddrPlaceholder, "-rate", "0", "-max-conns", "19500"},
 		Path: "/ws",
 	}
-	cfg.Floor = loadtest.ProcessSpec{
-		Args: []string{opt.loadtest, "-floor-serve", loadtest.AddrPlaceholder},
+	cfg.Floor = childproc.Spec{
+		Args: []string{opt.loadtest, "-floor-serve", childproc.AddrPlaceholder},
 		Path: "/ws",
 	}
 	if opt.scale < 1 {
@@ -232,12 +233,12 @@ func runSoak(ctx context.Context, argv []string, opt options, stdout, stderr io.
 	sc := loadtest.DefaultSoakConfig()
 	sc.Duration = opt.soakDuration
 	sc.Log = stderr
-	args := []string{opt.server, "-addr", loadtest.AddrPlaceholder}
+	args := []string{opt.server, "-addr", childproc.AddrPlaceholder}
 	if opt.soakSndbuf > 0 {
 		args = append(args, "-sndbuf", strconv.Itoa(opt.soakSndbuf))
 	}
 	run := loadtest.SoakRun{
-		Server: loadtest.ProcessSpec{Args: args, Path: "/ws"},
+		Server: childproc.Spec{Args: args, Path: "/ws"},
 		Soak:   sc,
 		Budget: sc.Duration + soakOverhead,
 	}

@@ -1,4 +1,4 @@
-package loadtest
+package childproc
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"ringchat/loadtest/procstat"
 )
 
-// ProcessSpec says how to start a server under test as a child process.
-type ProcessSpec struct {
+// Spec says how to start a server under test as a child process.
+type Spec struct {
 	// Args is the command line, the program first. Every "{addr}" in it is
 	// replaced by a free loopback host:port, where the server must listen.
 	Args []string
@@ -29,38 +29,40 @@ type ProcessSpec struct {
 	StopTimeout time.Duration
 }
 
-// AddrPlaceholder is replaced in ProcessSpec.Args by the address to listen on.
+// AddrPlaceholder is replaced in Spec.Args by the address to listen on.
 const AddrPlaceholder = "{addr}"
 
-// Process is a server under test started by StartProcess. Its methods are
+// Process is a server under test started by Start. Its methods are
 // not safe for concurrent use.
 type Process struct {
 	Addr string // the loopback host:port it listens on
 	URL  string // ws://Addr + Path
 
-	spec    ProcessSpec
+	spec    Spec
 	cmd     *exec.Cmd
-	stderr  *tailBuffer
+	stderr  *Tail
 	exited  chan struct{} // closed when the process has ended
 	waitErr error         // set before exited is closed
 	stopped bool
 	stopErr error
 }
 
-const (
-	startTimeout  = 10 * time.Second // from exec to accepting connections
-	startAttempts = 3                // a free port may be taken before the server binds it
-)
+// StartTimeout bounds Start: from exec to accepting connections.
+const StartTimeout = 10 * time.Second
+
+// startAttempts is how many times Start tries: a free port may be taken
+// before the server binds it.
+const startAttempts = 3
 
 var errExited = errors.New("exited before it accepted connections")
 
-// StartProcess starts the server spec describes, on a free loopback port,
+// Start starts the server spec describes, on a free loopback port,
 // and returns once it accepts TCP connections. The child is in its own
 // process group, so that Ctrl-C reaches only this process, which then
 // stops it; should this process die, the child gets SIGTERM. It raises
 // this process's RLIMIT_NOFILE soft limit first, so that the child
 // inherits the raised limit.
-func StartProcess(ctx context.Context, spec ProcessSpec) (*Process, error) {
+func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if len(spec.Args) == 0 {
 		return nil, errors.New("loadtest: start server: no command")
 	}
@@ -81,7 +83,7 @@ func StartProcess(ctx context.Context, spec ProcessSpec) (*Process, error) {
 	return nil, err
 }
 
-func startOnce(ctx context.Context, spec ProcessSpec) (*Process, error) {
+func startOnce(ctx context.Context, spec Spec) (*Process, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: start %s: %w", spec.Args[0], err)
@@ -94,7 +96,7 @@ func startOnce(ctx context.Context, spec ProcessSpec) (*Process, error) {
 		Addr:   addr,
 		URL:    "ws://" + addr + spec.Path,
 		spec:   spec,
-		stderr: new(tailBuffer),
+		stderr: new(Tail),
 		exited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(args[0], args[1:]...)
@@ -120,7 +122,7 @@ func startOnce(ctx context.Context, spec ProcessSpec) (*Process, error) {
 
 // waitReady waits until p accepts a TCP connection.
 func (p *Process) waitReady(ctx context.Context) error {
-	deadline := time.NewTimer(startTimeout)
+	deadline := time.NewTimer(StartTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -137,9 +139,9 @@ func (p *Process) waitReady(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("loadtest: start %s: %w", p.spec.Args[0], ctx.Err())
 		case <-p.exited:
-			return fmt.Errorf("loadtest: start %s: %w (%v): %s", p.spec.Args[0], errExited, p.waitErr, lastLines(p.stderr.String(), 5))
+			return fmt.Errorf("loadtest: start %s: %w (%v): %s", p.spec.Args[0], errExited, p.waitErr, LastLines(p.stderr.String(), 5))
 		case <-deadline.C:
-			return fmt.Errorf("loadtest: start %s: not accepting connections on %s after %v: %s", p.spec.Args[0], p.Addr, startTimeout, lastLines(p.stderr.String(), 5))
+			return fmt.Errorf("loadtest: start %s: not accepting connections on %s after %v: %s", p.spec.Args[0], p.Addr, StartTimeout, LastLines(p.stderr.String(), 5))
 		case <-tick.C:
 		}
 	}
@@ -163,7 +165,7 @@ func (p *Process) Stop() error {
 	}
 	select {
 	case <-p.exited:
-		p.stopErr = fmt.Errorf("loadtest: %s ended by itself (%v): %s", p.spec.Args[0], p.waitErr, lastLines(p.stderr.String(), 5))
+		p.stopErr = fmt.Errorf("loadtest: %s ended by itself (%v): %s", p.spec.Args[0], p.waitErr, LastLines(p.stderr.String(), 5))
 		return p.stopErr
 	default:
 	}
@@ -173,10 +175,10 @@ func (p *Process) Stop() error {
 	select {
 	case <-p.exited:
 		if p.waitErr != nil {
-			p.stopErr = fmt.Errorf("loadtest: %s after SIGTERM: %v: %s", p.spec.Args[0], p.waitErr, lastLines(p.stderr.String(), 5))
+			p.stopErr = fmt.Errorf("loadtest: %s after SIGTERM: %v: %s", p.spec.Args[0], p.waitErr, LastLines(p.stderr.String(), 5))
 		}
 	case <-t.C:
-		killGroup(p.cmd.Process.Pid, syscall.SIGKILL)
+		KillGroup(p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 		p.stopErr = fmt.Errorf("loadtest: %s did not exit within %v of SIGTERM; killed", p.spec.Args[0], timeout)
 	}
@@ -220,8 +222,9 @@ func freeLoopbackAddr() (string, error) {
 	return addr, nil
 }
 
-// lastLines returns the last n non-empty lines of s, joined by " | ".
-func lastLines(s string, n int) string {
+// LastLines returns the last n non-empty lines of s, joined by " | ": a
+// process's output in a one-line error.
+func LastLines(s string, n int) string {
 	var lines []string
 	for l := range strings.SplitSeq(strings.TrimSpace(s), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
@@ -234,16 +237,18 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
 }
 
-// tailBuffer is an io.Writer that keeps the last tailMax bytes written to
-// it. It is safe for concurrent use.
-type tailBuffer struct {
+// Tail is an io.Writer that keeps the last 16 KB written to it, for the
+// output of a child process. It is safe for concurrent use; the zero value
+// is empty and ready.
+type Tail struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
 const tailMax = 16 << 10
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+// Write keeps the end of what was written so far and p; it never fails.
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -253,8 +258,18 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
+// String returns what t keeps.
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// KillGroup sends sig to the process group pgid, which this process made
+// (Setpgid) for a child it started, so that the child and whatever it
+// started get it together.
+func KillGroup(pgid int, sig syscall.Signal) {
+	if pgid > 0 {
+		syscall.Kill(-pgid, sig)
+	}
 }
