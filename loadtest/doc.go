@@ -113,18 +113,9 @@
 //
 // # make bench
 //
-// RunBench (cmd/bench, run by make bench) runs a matrix of rows
-// (DefaultBenchRows), each against a fresh server process that
-// childproc.Start starts on a free loopback port and Process.Stop ends with
-// SIGTERM: the chat server, or the floor server at the same load right
-// after it, so that their ratios compare like with like. Then RunGoBench
-// runs go test -bench over wsproto and chat, one package at a time, and
-// ParseGoBench takes the median of every figure. The whole run keeps to
-// BenchConfig.Budget. BenchReport.Regions renders the tables and
-// WriteBenchmarks puts them into the marked regions of BENCHMARKS.md
-// (RewriteRegions), leaving the prose around them alone. The idle region
-// sets the RSS per idle connection of the largest rows beside the issue's
-// target (IdleTargetBytes).
+// Package ringchat/loadtest/bench (cmd/bench, run by make bench) runs a
+// matrix of these runs, each against a fresh chat server or floor server
+// process, and writes the tables of BENCHMARKS.md.
 //
 // # make soak
 //

@@ -418,3 +418,13 @@ func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
 	}
 	return res, err
 }
+
+// sleepCtx waits for d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,4 +1,4 @@
-package loadtest
+package bench
 
 import (
 	"context"
@@ -7,15 +7,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ringchat/loadtest/childproc"
+	"ringchat/loadtest/internal/childproctest"
+	"ringchat/loadtest/internal/runtest"
 )
+
+// helperSpec starts the test binary playing part (see childproctest.Main).
+func helperSpec(part string) childproc.Spec {
+	return childproc.Spec{
+		Args:        []string{os.Args[0], childproc.AddrPlaceholder},
+		Path:        "/ws",
+		Env:         []string{childproctest.Env + "=" + part},
+		StopTimeout: 10 * time.Second,
+	}
+}
 
 // tinyBench is a matrix of three small rows, with the floor server (this
 // test binary as helper "floor") playing both the chat server and the
 // floor, and no go test run.
-func tinyBench() BenchConfig {
-	cfg := DefaultBenchConfig()
+func tinyBench() Config {
+	cfg := DefaultConfig()
 	cfg.Server, cfg.Floor = helperSpec("floor"), helperSpec("floor")
-	cfg.Rows = []BenchRow{
+	cfg.Rows = []Row{
 		{TargetServer, 12, 1, 1, 50},
 		{TargetFloor, 12, 1, 1, 50},
 		{TargetServer, 12, 3, 3, 60},
@@ -39,13 +53,13 @@ func childProcesses(t *testing.T) []string {
 	return pids
 }
 
-func TestRunBench(t *testing.T) {
+func TestRun(t *testing.T) {
 	cfg := tinyBench()
 	var log strings.Builder
 	cfg.Log = &log
-	rep, err := RunBench(context.Background(), cfg)
+	rep, err := Run(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("RunBench: %v\n%s", err, log.String())
+		t.Fatalf("Run: %v\n%s", err, log.String())
 	}
 	if len(rep.Rows) != len(cfg.Rows) || rep.Interrupted {
 		t.Fatalf("%d rows, interrupted %v", len(rep.Rows), rep.Interrupted)
@@ -54,7 +68,7 @@ func TestRunBench(t *testing.T) {
 		if r.Row != cfg.Rows[i] || r.Result == nil || r.Error != "" || r.ServerStop != "" || r.FileLimit == 0 {
 			t.Fatalf("row %d: %+v", i, r)
 		}
-		checkClean(t, *r.Result)
+		runtest.CheckClean(t, *r.Result)
 		if s := r.Result.Server; s == nil || s.Error != "" || s.RSSConnectedBytes == 0 {
 			t.Errorf("row %d: server stats %+v", i, s)
 		}
@@ -79,10 +93,10 @@ func TestRunBench(t *testing.T) {
 	}
 }
 
-func TestRunBenchBudget(t *testing.T) {
+func TestRunBudget(t *testing.T) {
 	cfg := tinyBench()
 	cfg.Budget = 2 * time.Second // less than any row needs
-	rep, err := RunBench(context.Background(), cfg)
+	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +107,14 @@ func TestRunBenchBudget(t *testing.T) {
 	}
 }
 
-func TestRunBenchInterrupted(t *testing.T) {
+func TestRunInterrupted(t *testing.T) {
 	cfg := tinyBench()
 	cfg.Duration, cfg.Budget = time.Minute, 5*time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
 	time.AfterFunc(time.Second, cancel) // Ctrl-C during the first row
-	rep, err := RunBench(ctx, cfg)
+	rep, err := Run(ctx, cfg)
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("took %v after the interrupt", d)
 	}
@@ -112,13 +126,13 @@ func TestRunBenchInterrupted(t *testing.T) {
 	}
 }
 
-func TestRunBenchServerFails(t *testing.T) {
+func TestRunServerFails(t *testing.T) {
 	cfg := tinyBench()
 	cfg.Server = helperSpec("exit")
 	cfg.Rows = cfg.Rows[:2]
-	rep, err := RunBench(context.Background(), cfg)
+	rep, err := Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "bad flag") {
-		t.Errorf("RunBench error %v, want the server's complaint", err)
+		t.Errorf("Run error %v, want the server's complaint", err)
 	}
 	if r := rep.Rows[0]; r.Result != nil || !strings.Contains(r.Error, "exited before") {
 		t.Errorf("row 1: %+v", r)
@@ -128,10 +142,10 @@ func TestRunBenchServerFails(t *testing.T) {
 	}
 }
 
-func TestScaleBenchRows(t *testing.T) {
-	got := ScaleBenchRows(DefaultBenchRows(), 0.01)
+func TestScaleRows(t *testing.T) {
+	got := ScaleRows(DefaultRows(), 0.01)
 	for i, r := range got {
-		d := DefaultBenchRows()[i]
+		d := DefaultRows()[i]
 		if r.Target != d.Target || r.Rate != d.Rate || r.Rooms != d.Rooms || r.Senders != d.Senders {
 			t.Errorf("row %d changed beyond clients: %+v", i, r)
 		}

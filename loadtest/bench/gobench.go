@@ -1,4 +1,4 @@
-package loadtest
+package bench
 
 import (
 	"bufio"
@@ -18,7 +18,7 @@ import (
 	"ringchat/loadtest/internal/benchmd"
 )
 
-// GoBenchConfig says which `go test -bench` figures RunBench collects.
+// GoBenchConfig says which `go test -bench` figures Run collects.
 type GoBenchConfig struct {
 	// Go is the go command ("go" when empty).
 	Go string

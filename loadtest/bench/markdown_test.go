@@ -1,13 +1,15 @@
-package loadtest
+package bench
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/benchmd"
 	"ringchat/loadtest/procstat"
@@ -15,37 +17,44 @@ import (
 
 // sampleReport is a report with a clean row, a lossy generator-bound row,
 // their floor rows, a failed row and a skipped row.
-func sampleReport() *BenchReport {
-	res := func(p50, p99, cpuUs, rssConn float64, lost uint64, bottleneck bool) *Result {
-		r := &Result{
-			Messages: MessageStats{Sent: 200, Expected: 200000, Delivered: 200000 - lost, Lost: lost, TargetRate: 20, AchievedRate: 20, SendS: 10, DeliveriesPerSec: 19999.6, DrainS: 0.1},
-			Latency:  Latency{Count: 200000 - lost, P50Ms: p50, P90Ms: p50 * 2, P99Ms: p99, P999Ms: p99 * 1.5, MaxMs: p99 * 2},
-			Server:   &ServerStats{CPUS: 2.1, CPUPerDeliveryUs: cpuUs, PeakRSSBytes: 20 << 20, HWMBytes: 26 << 20, RSSPerConnBytes: rssConn},
-			Generator: GeneratorStats{
+func sampleReport() *Report {
+	res := func(p50, p99, cpuUs, rssConn float64, lost uint64, bottleneck bool) *loadtest.Result {
+		r := &loadtest.Result{
+			Messages: loadtest.MessageStats{Sent: 200, Expected: 200000, Delivered: 200000 - lost, Lost: lost, TargetRate: 20, AchievedRate: 20, SendS: 10, DeliveriesPerSec: 19999.6, DrainS: 0.1},
+			Latency:  loadtest.Latency{Count: 200000 - lost, P50Ms: p50, P90Ms: p50 * 2, P99Ms: p99, P999Ms: p99 * 1.5, MaxMs: p99 * 2},
+			Server:   &loadtest.ServerStats{CPUS: 2.1, CPUPerDeliveryUs: cpuUs, PeakRSSBytes: 20 << 20, HWMBytes: 26 << 20, RSSPerConnBytes: rssConn},
+			Generator: loadtest.GeneratorStats{
 				Cores: 2, CPUCoresSend: 0.4, MachineBusySend: 0.5, Bottleneck: bottleneck,
 			},
 		}
+		// The warnings are what the generator gives these figures.
+		r.Warnings = []string{}
 		if bottleneck {
 			r.Generator.CPUCoresSend, r.Generator.MachineBusySend = 1.9, 0.97
+			r.Warnings = append(r.Warnings,
+				"THE LOAD GENERATOR IS THE BOTTLENECK: it kept 1.90 of its 2 cores busy while sending, so these figures measure the generator, not the server; use fewer clients or a lower rate, or run the generator on another machine",
+				"the machine's CPUs were 97% busy while sending (generator 1.90 cores, server 0.00, other processes 0.00, of 0): server and generator compete for them, so latency includes waiting for a CPU")
 		}
-		r.addWarnings()
+		if lost > 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("LOSS: %d of 200000 expected deliveries (0.000%%) did not arrive", lost))
+		}
 		return r
 	}
-	return &BenchReport{
+	return &Report{
 		Started:    time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC),
 		ElapsedS:   181,
 		Command:    "bench -out BENCHMARKS.md",
 		Machine:    procstat.Machine{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
 		ServerArgs: []string{"/x/bin/server", "-addr", childproc.AddrPlaceholder, "-rate", "0"},
 		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", childproc.AddrPlaceholder},
-		Config:     ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
-		Rows: []BenchRowRun{
-			{Row: BenchRow{TargetServer, 1000, 1, 1, 20}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
-			{Row: BenchRow{TargetFloor, 1000, 1, 1, 20}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
-			{Row: BenchRow{TargetServer, 5000, 1, 1, 10}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
-			{Row: BenchRow{TargetFloor, 5000, 1, 1, 10}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
-			{Row: BenchRow{TargetServer, 10000, 1, 1, 5}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
-			{Row: BenchRow{TargetServer, 5000, 10, 10, 200}, Skipped: "time budget"},
+		Config:     loadtest.ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
+		Rows: []RowRun{
+			{Row: Row{TargetServer, 1000, 1, 1, 20}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetFloor, 1000, 1, 1, 20}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 5000, 1, 1, 10}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
+			{Row: Row{TargetFloor, 5000, 1, 1, 10}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 10000, 1, 1, 5}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
+			{Row: Row{TargetServer, 5000, 10, 10, 200}, Skipped: "time budget"},
 		},
 		GoBench: &GoBenchResult{Command: "go test", Failures: []string{"FAIL\tringchat/wsproto [build failed]"}},
 	}
@@ -91,7 +100,7 @@ func TestReportRegions(t *testing.T) {
 	if strings.Contains(regions[RegionFindings], "Row 1 ") {
 		t.Errorf("a clean row in the findings:\n%s", regions[RegionFindings])
 	}
-	clean := &BenchReport{Rows: sampleReport().Rows[:2]}
+	clean := &Report{Rows: sampleReport().Rows[:2]}
 	if f := clean.Regions()[RegionFindings]; !strings.Contains(f, "Every row connected every client") {
 		t.Errorf("findings of a clean report:\n%s", f)
 	}
@@ -145,19 +154,19 @@ func TestWriteBenchmarks(t *testing.T) {
 }
 
 func TestIdleRegion(t *testing.T) {
-	row := func(clients, conns int, before, connected uint64) BenchRowRun {
-		return BenchRowRun{Row: BenchRow{TargetServer, clients, 1, 1, 5}, Result: &Result{
-			Connections: ConnectionStats{Connected: conns},
-			Server: &ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
+	row := func(clients, conns int, before, connected uint64) RowRun {
+		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5}, Result: &loadtest.Result{
+			Connections: loadtest.ConnectionStats{Connected: conns},
+			Server: &loadtest.ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
 				RSSPerConnBytes: float64(connected-before) / float64(conns)},
 		}}
 	}
-	rep := &BenchReport{Rows: []BenchRowRun{
+	rep := &Report{Rows: []RowRun{
 		row(1000, 1000, 10<<20, 15<<20), // too small to be listed
-		{Row: BenchRow{TargetFloor, 10000, 1, 1, 5}, Result: &Result{}},
+		{Row: Row{TargetFloor, 10000, 1, 1, 5}, Result: &loadtest.Result{}},
 		row(10000, 10000, 10<<20, 60<<20),
 		row(19000, 19000, 10<<20, 130<<20),
-		{Row: BenchRow{TargetServer, 19000, 1, 1, 2}, Skipped: "time budget"},
+		{Row: Row{TargetServer, 19000, 1, 1, 2}, Skipped: "time budget"},
 	}}
 	got := rep.Regions()[RegionIdle]
 	for _, want := range []string{
@@ -176,7 +185,7 @@ func TestIdleRegion(t *testing.T) {
 	if got := rep.Regions()[RegionIdle]; !strings.Contains(got, "**6.7 KiB** | 7.7 KiB | ≤ 6.0 KiB: **NOT met** |") {
 		t.Errorf("idle region of a row over the target:\n%s", got)
 	}
-	if got := (&BenchReport{}).Regions()[RegionIdle]; !strings.Contains(got, "No chat-server row") {
+	if got := (&Report{}).Regions()[RegionIdle]; !strings.Contains(got, "No chat-server row") {
 		t.Errorf("idle region without rows: %q", got)
 	}
 }

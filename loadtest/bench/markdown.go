@@ -1,4 +1,4 @@
-package loadtest
+package bench
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/internal/benchmd"
 	"ringchat/loadtest/internal/humanize"
 )
@@ -23,13 +24,13 @@ const (
 	RegionGoBench  = "gobench"  // go test -bench medians
 )
 
-// BenchRegions is the order of the regions in a new BENCHMARKS.md.
-var BenchRegions = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionFindings, RegionGoBench}
+// RegionOrder is the order of the regions in a new BENCHMARKS.md.
+var RegionOrder = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionFindings, RegionGoBench}
 
 // WriteBenchmarks rewrites the regions of the file at path with rep's
 // tables, starting from newDoc when the file does not exist. It replaces
 // the file atomically: a failure leaves the old one.
-func WriteBenchmarks(path string, rep *BenchReport, newDoc string) error {
+func WriteBenchmarks(path string, rep *Report, newDoc string) error {
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -37,11 +38,11 @@ func WriteBenchmarks(path string, rep *BenchReport, newDoc string) error {
 	case err != nil:
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	return benchmd.RewriteFile(path, string(old), rep.Regions(), BenchRegions)
+	return benchmd.RewriteFile(path, string(old), rep.Regions(), RegionOrder)
 }
 
 // Regions renders rep as the content of each region of BENCHMARKS.md.
-func (rep *BenchReport) Regions() map[string]string {
+func (rep *Report) Regions() map[string]string {
 	regions := map[string]string{
 		RegionRun:      rep.runRegion(),
 		RegionLoadtest: rep.loadtestRegion(),
@@ -55,7 +56,7 @@ func (rep *BenchReport) Regions() map[string]string {
 	return regions
 }
 
-func (rep *BenchReport) runRegion() string {
+func (rep *Report) runRegion() string {
 	var b strings.Builder
 	m := rep.Machine
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -88,11 +89,11 @@ func (rep *BenchReport) runRegion() string {
 }
 
 // rowName is a row's short name in the tables.
-func rowName(i int, r BenchRow) string {
+func rowName(i int, r Row) string {
 	return fmt.Sprintf("%d %s", i+1, r.Target)
 }
 
-func (rep *BenchReport) loadtestRegion() string {
+func (rep *Report) loadtestRegion() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("Deliveries: every figure here should be exactly as expected.\n\n")
@@ -144,9 +145,9 @@ func (rep *BenchReport) loadtestRegion() string {
 
 // peakRSS is the larger of the sampled peak and the kernel's high-water
 // mark, which, for a server started for the row, is the row's peak.
-func peakRSS(s *ServerStats) uint64 { return max(s.PeakRSSBytes, s.HWMBytes) }
+func peakRSS(s *loadtest.ServerStats) uint64 { return max(s.PeakRSSBytes, s.HWMBytes) }
 
-func notRun(r BenchRowRun) string {
+func notRun(r RowRun) string {
 	if r.Skipped != "" {
 		return "not run: " + benchmd.Escape(r.Skipped)
 	}
@@ -154,7 +155,7 @@ func notRun(r BenchRowRun) string {
 }
 
 // limitedBy says what, other than the server, limited a row's figures.
-func limitedBy(r BenchRowRun) string {
+func limitedBy(r RowRun) string {
 	res := r.Result
 	if res == nil {
 		return "-"
@@ -178,8 +179,8 @@ func limitedBy(r BenchRowRun) string {
 	return strings.Join(l, ", ")
 }
 
-func (rep *BenchReport) floorRegion() string {
-	type pair struct{ srv, floor *BenchRowRun }
+func (rep *Report) floorRegion() string {
+	type pair struct{ srv, floor *RowRun }
 	var pairs []pair
 	for i := range rep.Rows {
 		s := &rep.Rows[i]
@@ -244,7 +245,7 @@ const idleMinClients = 10000
 // idiomatic design at about 24 KiB — and, for reference, the whole RSS
 // divided likewise, which also charges the process's base memory to the
 // connections.
-func (rep *BenchReport) idleRegion() string {
+func (rep *Report) idleRegion() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	n := 0
@@ -289,7 +290,7 @@ func ratioCell(s, f string, sv, fv float64) string {
 	return fmt.Sprintf("%s / %s = **%.2f×**", s, f, sv/fv)
 }
 
-func (rep *BenchReport) findingsRegion() string {
+func (rep *Report) findingsRegion() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	clean := true
@@ -341,7 +342,7 @@ func (rep *BenchReport) findingsRegion() string {
 }
 
 // lossDetail breaks a loss down into what the generator can tell apart.
-func lossDetail(res *Result) string {
+func lossDetail(res *loadtest.Result) string {
 	m, cn := res.Messages, res.Connections
 	parts := []string{fmt.Sprintf("drain %.1f s", m.DrainS)}
 	if m.Gaps > 0 {

@@ -1,4 +1,4 @@
-package loadtest
+package bench
 
 import (
 	"context"
@@ -10,31 +10,32 @@ import (
 	"strings"
 	"time"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/humanize"
 	"ringchat/loadtest/procstat"
 )
 
-// BenchTarget names the kind of server a BenchRow runs against.
-type BenchTarget string
+// Target names the kind of server a Row runs against.
+type Target string
 
-// The targets of a BenchRow.
+// The targets of a Row.
 const (
-	TargetServer BenchTarget = "server" // the chat server, BenchConfig.Server
-	TargetFloor  BenchTarget = "floor"  // the raw floor server, BenchConfig.Floor
+	TargetServer Target = "server" // the chat server, Config.Server
+	TargetFloor  Target = "floor"  // the raw floor server, Config.Floor
 )
 
-// BenchRow is one run of the make bench matrix.
-type BenchRow struct {
-	Target  BenchTarget `json:"target"`
-	Clients int         `json:"clients"`
-	Senders int         `json:"senders"`
-	Rooms   int         `json:"rooms"`
-	Rate    float64     `json:"rate"` // messages per second, all senders together
+// Row is one run of the make bench matrix.
+type Row struct {
+	Target  Target  `json:"target"`
+	Clients int     `json:"clients"`
+	Senders int     `json:"senders"`
+	Rooms   int     `json:"rooms"`
+	Rate    float64 `json:"rate"` // messages per second, all senders together
 }
 
 // String describes the row in a few words.
-func (r BenchRow) String() string {
+func (r Row) String() string {
 	clients := fmt.Sprint(r.Clients)
 	if r.Rooms > 1 {
 		clients = fmt.Sprintf("%d rooms × %d", r.Rooms, r.Clients/r.Rooms)
@@ -42,15 +43,15 @@ func (r BenchRow) String() string {
 	return fmt.Sprintf("%s: %s clients, %d sender(s), %g msg/s", r.Target, clients, r.Senders, r.Rate)
 }
 
-// DefaultBenchRows is the matrix of make bench: the chat server at 1,000,
+// DefaultRows is the matrix of make bench: the chat server at 1,000,
 // 5,000 and 10,000 clients with one sender, each beside the floor server
 // at the same load (so that the two see the same state of a drifting
 // machine), then ten senders in one room, ten senders in ten rooms, and
 // 19,000 clients in one room: issue 7's target of 19,000 simultaneous
 // clients on one server process with zero loss, as close to the 20,000
 // file descriptors a process may have here as the generator's own allow.
-func DefaultBenchRows() []BenchRow {
-	return []BenchRow{
+func DefaultRows() []Row {
+	return []Row{
 		{TargetServer, 1000, 1, 1, 20},
 		{TargetFloor, 1000, 1, 1, 20},
 		{TargetServer, 5000, 1, 1, 10},
@@ -63,11 +64,11 @@ func DefaultBenchRows() []BenchRow {
 	}
 }
 
-// ScaleBenchRows returns rows with the clients multiplied by f (0 < f <= 1),
+// ScaleRows returns rows with the clients multiplied by f (0 < f <= 1),
 // for a quick try of the matrix: at least two clients per room and one per
 // sender.
-func ScaleBenchRows(rows []BenchRow, f float64) []BenchRow {
-	out := make([]BenchRow, len(rows))
+func ScaleRows(rows []Row, f float64) []Row {
+	out := make([]Row, len(rows))
 	for i, r := range rows {
 		r.Clients = max(int(float64(r.Clients)*f), 2*r.Rooms, r.Senders)
 		out[i] = r
@@ -75,15 +76,15 @@ func ScaleBenchRows(rows []BenchRow, f float64) []BenchRow {
 	return out
 }
 
-// BenchConfig describes a make bench run: the matrix of load runs, each
+// Config describes a make bench run: the matrix of load runs, each
 // against a freshly started server process, and the go test benchmarks.
-type BenchConfig struct {
+type Config struct {
 	// Server and Floor start the chat server and the floor server (see
 	// floor.Server; cmd/loadtest -floor-serve) as child processes.
 	Server, Floor childproc.Spec
-	Rows          []BenchRow
+	Rows          []Row
 
-	// Of every row, as in Config.
+	// Of every row, as in loadtest.Config.
 	Duration       time.Duration
 	Size           int
 	Ramp           float64
@@ -97,7 +98,7 @@ type BenchConfig struct {
 	// is reserved for them out of Budget.
 	GoBench GoBenchConfig
 
-	// Budget bounds the whole of RunBench: the matrix stops (and later rows
+	// Budget bounds the whole of Run: the matrix stops (and later rows
 	// are skipped) when only GoBench.Timeout is left, and the go test run
 	// gets what remains.
 	Budget time.Duration
@@ -107,13 +108,13 @@ type BenchConfig struct {
 	Log io.Writer
 }
 
-// DefaultBenchConfig returns the make bench configuration without the
+// DefaultConfig returns the make bench configuration without the
 // commands that start the servers: 10 s of sending per row, 100-byte
 // messages, go test -count 5 -benchtime 200ms of ./wsproto/ and ./chat/,
 // everything within 4m20s.
-func DefaultBenchConfig() BenchConfig {
-	return BenchConfig{
-		Rows:           DefaultBenchRows(),
+func DefaultConfig() Config {
+	return Config{
+		Rows:           DefaultRows(),
 		Duration:       10 * time.Second,
 		Size:           100,
 		Ramp:           5000,
@@ -131,28 +132,28 @@ func DefaultBenchConfig() BenchConfig {
 	}
 }
 
-// BenchReport is what RunBench measured.
-type BenchReport struct {
+// Report is what Run measured.
+type Report struct {
 	Started  time.Time        `json:"started"`
 	ElapsedS float64          `json:"elapsed_s"`
 	Machine  procstat.Machine `json:"machine"`
 	// Command is how the run was started (set by the caller).
-	Command     string         `json:"command"`
-	ServerArgs  []string       `json:"server_args"`
-	FloorArgs   []string       `json:"floor_args"`
-	Config      ResultConfig   `json:"config"` // the settings common to every row
-	Rows        []BenchRowRun  `json:"rows"`
-	GoBench     *GoBenchResult `json:"go_bench,omitempty"`
-	Interrupted bool           `json:"interrupted"`
+	Command     string                `json:"command"`
+	ServerArgs  []string              `json:"server_args"`
+	FloorArgs   []string              `json:"floor_args"`
+	Config      loadtest.ResultConfig `json:"config"` // the settings common to every row
+	Rows        []RowRun              `json:"rows"`
+	GoBench     *GoBenchResult        `json:"go_bench,omitempty"`
+	Interrupted bool                  `json:"interrupted"`
 }
 
-// BenchRowRun is one row's outcome.
-type BenchRowRun struct {
-	Row BenchRow `json:"row"`
+// RowRun is one row's outcome.
+type RowRun struct {
+	Row Row `json:"row"`
 	// Result is nil when the row did not run; Skipped or Error says why.
-	Result  *Result `json:"result,omitempty"`
-	Skipped string  `json:"skipped,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Result  *loadtest.Result `json:"result,omitempty"`
+	Skipped string           `json:"skipped,omitempty"`
+	Error   string           `json:"error,omitempty"`
 	// ServerStop says how stopping the server went wrong, if it did.
 	ServerStop string `json:"server_stop,omitempty"`
 	// FileLimit is the server process's soft RLIMIT_NOFILE.
@@ -160,26 +161,26 @@ type BenchRowRun struct {
 	ElapsedS  float64 `json:"elapsed_s"`
 }
 
-// RunBench runs every row of cfg against a freshly started server process,
+// Run runs every row of cfg against a freshly started server process,
 // stopping it after the row, then the go test benchmarks. It returns when
 // done, when ctx is cancelled (then Interrupted is set and the go test
 // benchmarks are not run), or when the budget is spent. Every process it
 // starts has ended when it returns. The error joins the problems met:
 // servers that would not start or stop cleanly, failed runs and go test
 // failures; the report holds whatever was measured.
-func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
+func Run(ctx context.Context, cfg Config) (Report, error) {
 	start := time.Now()
 	logw := cfg.Log
 	if logw == nil {
 		logw = io.Discard
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "bench: "+format+"\n", args...) }
-	rep := BenchReport{
+	rep := Report{
 		Started:    start,
 		Machine:    procstat.ReadMachine(),
 		ServerArgs: cfg.Server.Args,
 		FloorArgs:  cfg.Floor.Args,
-		Config: ResultConfig{
+		Config: loadtest.ResultConfig{
 			DurationS: cfg.Duration.Seconds(), Size: cfg.Size, Ramp: cfg.Ramp, DrainS: cfg.Drain.Seconds(),
 		},
 	}
@@ -194,7 +195,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 			break
 		}
 		label := fmt.Sprintf("row %d/%d (%s)", i+1, len(cfg.Rows), row)
-		run := BenchRowRun{Row: row}
+		run := RowRun{Row: row}
 		if left, need := time.Until(deadline.Add(-cfg.GoBench.Timeout)), estimateRow(cfg, row); left < need {
 			run.Skipped = fmt.Sprintf("time budget: %.0fs left for the matrix, the row needs about %.0fs", left.Seconds(), need.Seconds())
 			logf("%s skipped: %s", label, run.Skipped)
@@ -202,7 +203,10 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 			continue
 		}
 		if i > 0 && cfg.Pause > 0 {
-			sleepCtx(matrixCtx, cfg.Pause)
+			select {
+			case <-matrixCtx.Done():
+			case <-time.After(cfg.Pause):
+			}
 		}
 		logf("%s starting", label)
 		err := runRow(matrixCtx, cfg, &run, logw)
@@ -245,7 +249,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchReport, error) {
 }
 
 // runRow starts the row's server, runs the load against it and stops it.
-func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writer) error {
+func runRow(ctx context.Context, cfg Config, run *RowRun, logw io.Writer) error {
 	began := time.Now()
 	defer func() { run.ElapsedS = time.Since(began).Seconds() }()
 	// What the previous row left behind is collected now, not while this
@@ -269,7 +273,7 @@ func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writ
 	}()
 	run.FileLimit, _ = p.FileLimit()
 
-	lc := DefaultConfig()
+	lc := loadtest.DefaultConfig()
 	lc.URL = p.URL
 	lc.ServerPID = p.Pid()
 	lc.Clients, lc.Senders, lc.Rooms, lc.Rate = run.Row.Clients, run.Row.Senders, run.Row.Rooms, run.Row.Rate
@@ -277,15 +281,15 @@ func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writ
 	lc.ConnectTimeout, lc.Retries, lc.Drain = cfg.ConnectTimeout, cfg.Retries, cfg.Drain
 	if logw != io.Discard {
 		prefix := fmt.Sprintf("  %-6s %6d ", run.Row.Target, run.Row.Clients)
-		lc.Progress = func(pr Progress) { fmt.Fprintln(logw, prefix+pr.String()) }
+		lc.Progress = func(pr loadtest.Progress) { fmt.Fprintln(logw, prefix+pr.String()) }
 	}
 	if run.FileLimit != 0 && uint64(lc.Clients)+64 > run.FileLimit {
 		err := fmt.Errorf("the server's open-file limit %d is too low for %d clients", run.FileLimit, lc.Clients)
 		run.Error = err.Error()
 		return err
 	}
-	res, err := Run(ctx, lc)
-	if err != nil && errors.Is(err, ErrInvalidConfig) {
+	res, err := loadtest.Run(ctx, lc)
+	if err != nil && errors.Is(err, loadtest.ErrInvalidConfig) {
 		run.Error = err.Error()
 		return err
 	}
@@ -304,23 +308,14 @@ func runRow(ctx context.Context, cfg BenchConfig, run *BenchRowRun, logw io.Writ
 // at the ramp rate (at worst a few thousand handshakes a second here),
 // sending, a drain of a second or two, closing, and starting and stopping
 // the server.
-func estimateRow(cfg BenchConfig, row BenchRow) time.Duration {
+func estimateRow(cfg Config, row Row) time.Duration {
 	rate := min(cfg.Ramp, 2500)
 	connect := time.Duration(float64(row.Clients) / rate * float64(time.Second))
 	return connect + cfg.Duration + cfg.Pause + 4*time.Second
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
 // limitNote says, for a log line, what other than the server limited res.
-func limitNote(res *Result) string {
+func limitNote(res *loadtest.Result) string {
 	var notes []string
 	if res.Generator.Bottleneck {
 		notes = append(notes, "GENERATOR BOTTLENECK")
