@@ -119,17 +119,8 @@
 //
 // # make soak
 //
-// Soak sets about 2,000 clients of seven behaviours on a running server —
-// observers, chatters, slow readers, vanishers, garbage senders, reconnect
-// storms and flooders; see Soak for what each does and expects — and
-// checks that the observers receive every event exactly once, in order,
-// with bounded latency, that every hostile client gets the close code or
-// HTTP status RFC 6455 and CONTRACT.md name, and that, once the clients
-// have gone, the server's goroutines and heap (read from its /metrics) are
-// back near their baseline. The hostile clients speak WebSocket on raw TCP
-// (soakwire.go), since x/net can neither break the protocol nor report a
-// close code. RunSoak (cmd/bench -soak, run by make soak) starts a fresh
-// server for it and stops it, all within a budget, and WriteSoak puts the
-// reliability tables into BENCHMARKS.md's soak region. TestSoak runs the
-// same soak for 8 s against the chat server in the test process.
+// Package ringchat/loadtest/soak (cmd/bench -soak, run by make soak) sets
+// about 2,000 clients of mixed behaviour on a chat server, the
+// well-behaved ones checked with this package's ScanEvent, Sequence and
+// ErrorKind, and writes BENCHMARKS.md's reliability tables.
 package loadtest

@@ -1,9 +1,9 @@
 // Command bench is what make bench runs: the load-test matrix, each row
 // against a freshly started chat server or floor server on a free loopback
 // port, then the go test benchmarks of wsproto and chat, and it rewrites
-// the generated tables of BENCHMARKS.md. See ringchat/bench.Run.
-// With -soak it is make soak instead: the soak and chaos test of
-// ringchat/loadtest.RunSoak against a fresh server (default flags but for
+// the generated tables of BENCHMARKS.md: see package ringchat/loadtest/bench.
+// With -soak it is make soak instead: the soak and chaos test of package
+// ringchat/loadtest/soak against a fresh server (default flags but for
 // -sndbuf), which rewrites BENCHMARKS.md's reliability tables.
 //
 // Usage:
@@ -34,9 +34,9 @@ import (
 	"syscall"
 	"time"
 
-	"ringchat/loadtest"
 	"ringchat/loadtest/bench"
 	"ringchat/loadtest/childproc"
+	"ringchat/loadtest/soak"
 )
 
 func main() {
@@ -126,7 +126,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	fs.DurationVar(&cfg.GoBench.Timeout, "gobench-time", cfg.GoBench.Timeout, "the part of -budget kept for the go test benchmarks")
 	fs.BoolVar(&opt.noGoBench, "no-gobench", false, "skip the go test benchmarks")
 	fs.BoolVar(&opt.soak, "soak", false, "run the soak and chaos test (make soak) instead of the matrix; rewrites only the soak region")
-	fs.DurationVar(&opt.soakDuration, "soak-duration", loadtest.DefaultSoakConfig().Duration, "with -soak: how long the clients act")
+	fs.DurationVar(&opt.soakDuration, "soak-duration", soak.DefaultConfig().Duration, "with -soak: how long the clients act")
 	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", defaultSoakSndbuf, "with -soak: the server's -sndbuf in `bytes`, its one flag besides -addr (0: the OS default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bench [flags]\n\n"+
@@ -231,19 +231,19 @@ const soakOverhead = 30 * time.Second
 // runSoak is make soak: the soak against a fresh server with default
 // flags but for -sndbuf.
 func runSoak(ctx context.Context, argv []string, opt options, stdout, stderr io.Writer) int {
-	sc := loadtest.DefaultSoakConfig()
+	sc := soak.DefaultConfig()
 	sc.Duration = opt.soakDuration
 	sc.Log = stderr
 	args := []string{opt.server, "-addr", childproc.AddrPlaceholder}
 	if opt.soakSndbuf > 0 {
 		args = append(args, "-sndbuf", strconv.Itoa(opt.soakSndbuf))
 	}
-	run := loadtest.SoakRun{
+	run := soak.ServerRun{
 		Server: childproc.Spec{Args: args, Path: "/ws"},
 		Soak:   sc,
 		Budget: sc.Duration + soakOverhead,
 	}
-	res, err := loadtest.RunSoak(ctx, run)
+	res, err := soak.RunServer(ctx, run)
 	res.Command = strings.Join(argv, " ")
 	if res.Started.IsZero() { // the soak did not start
 		fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -261,7 +261,7 @@ func runSoak(ctx context.Context, argv []string, opt options, stdout, stderr io.
 	case opt.out == "-":
 		fmt.Fprint(stdout, res.Markdown())
 	default:
-		if werr := loadtest.WriteSoak(opt.out, &res); werr != nil {
+		if werr := soak.WriteBenchmarks(opt.out, &res); werr != nil {
 			fmt.Fprintln(stderr, werr)
 			return 1
 		}

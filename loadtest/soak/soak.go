@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"context"
@@ -11,19 +11,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/procstat"
 )
 
-// soaker is the state of one Soak.
+// soaker is the state of one Run.
 type soaker struct {
-	cfg     SoakConfig
-	tgt     Endpoint
+	cfg     Config
+	tgt     loadtest.Endpoint
 	path    string
 	runID   string
-	clock   Clock
+	clock   loadtest.Clock
 	metrics *metricsClient
-	rooms   []*soakRoom
+	rooms   []*room
 
 	observers []*observer
 	chatters  []*chatter
@@ -36,8 +37,8 @@ type soaker struct {
 	closingSteady atomic.Bool    // the observers and chatters are being closed: read errors are the end
 }
 
-// soakRoom is one room of the soak and what its observers saw in it.
-type soakRoom struct {
+// room is one room of the soak and what its observers saw in it.
+type room struct {
 	name     string
 	chatters []*chatter // fixed before sending starts
 
@@ -47,7 +48,7 @@ type soakRoom struct {
 
 // check records the hash of event id's frame, or compares it with the one
 // recorded, and reports whether they agree.
-func (r *soakRoom) check(id, hash uint64) bool {
+func (r *room) check(id, hash uint64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h, ok := r.hashes[id]; ok {
@@ -58,7 +59,7 @@ func (r *soakRoom) check(id, hash uint64) bool {
 }
 
 // roomFor returns the room of client k of a behaviour.
-func (s *soaker) roomFor(k int) *soakRoom {
+func (s *soaker) roomFor(k int) *room {
 	if k%2 == 0 || len(s.rooms) == 1 {
 		return s.rooms[0]
 	}
@@ -67,18 +68,18 @@ func (s *soaker) roomFor(k int) *soakRoom {
 
 // newSoaker returns the state of a soak of cfg, which is valid, against
 // tgt.
-func newSoaker(cfg SoakConfig, tgt Endpoint) *soaker {
+func newSoaker(cfg Config, tgt loadtest.Endpoint) *soaker {
 	s := &soaker{
 		cfg:     cfg,
 		tgt:     tgt,
 		path:    tgt.URL.Path,
 		runID:   fmt.Sprintf("%08x", rand.Uint32()),
-		clock:   NewClock(),
+		clock:   loadtest.NewClock(),
 		metrics: newMetricsClient(cfg.MetricsURL),
 	}
-	s.rooms = append(s.rooms, &soakRoom{name: "soak-big", hashes: map[uint64]uint64{}})
+	s.rooms = append(s.rooms, &room{name: "soak-big", hashes: map[uint64]uint64{}})
 	for i := range cfg.SmallRooms {
-		s.rooms = append(s.rooms, &soakRoom{name: "soak-" + strconv.Itoa(i), hashes: map[uint64]uint64{}})
+		s.rooms = append(s.rooms, &room{name: "soak-" + strconv.Itoa(i), hashes: map[uint64]uint64{}})
 	}
 	s.obsStats = newBehaviourStats("observers", cfg.Observers)
 	s.chatStats = newBehaviourStats("chatters", cfg.Chatters)
@@ -90,7 +91,7 @@ func newSoaker(cfg SoakConfig, tgt Endpoint) *soaker {
 	return s
 }
 
-// Soak runs the soak cfg describes against a running server and checks
+// Run runs the soak cfg describes against a running server and checks
 // what it does. The behaviours, each a set of goroutines:
 //
 //   - observers (golang.org/x/net/websocket) connect first, read fast,
@@ -125,32 +126,33 @@ func newSoaker(cfg SoakConfig, tgt Endpoint) *soaker {
 //   - flooders (raw) send messages as fast as they can and expect up to
 //     the burst accepted, one error event, then close 1008; then come back.
 //
-// Before the clients come and after they have all left, Soak reads the
+// Before the clients come and after they have all left, Run reads the
 // server's resting state from /metrics (quietSample); while they are
 // there, it scrapes once a second, which also checks that the server keeps
 // answering. After the soak, the server must return to 0 connections,
 // within GoroutineSlack goroutines and HeapSlack bytes of heap objects of
 // its baseline.
 //
-// Soak returns an error wrapping ErrInvalidConfig for a bad cfg, another
-// error when the soak could not run (no server, an observer that could not
-// connect), and an error wrapping ErrSoakFailed when the server failed a
-// check; the result holds every figure in each case but the first.
-func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
+// Run returns an error wrapping loadtest.ErrInvalidConfig for a bad cfg,
+// another error when the soak could not run (no server, an observer that
+// could not connect), and an error wrapping ErrFailed when the server
+// failed a check; the result holds every figure in each case but the
+// first.
+func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
-		return SoakResult{}, err
+		return Result{}, err
 	}
-	lc := Config{URL: cfg.URL}
+	lc := loadtest.Config{URL: cfg.URL}
 	tgt, _ := lc.Endpoint()
 	if cfg.MetricsURL == "" {
 		cfg.MetricsURL = "http://" + tgt.HostPort + "/metrics"
 	}
 	if _, err := procstat.RaiseFileLimit(); err != nil {
-		return SoakResult{}, err
+		return Result{}, err
 	}
 	s := newSoaker(cfg, tgt)
 	defer s.metrics.client.CloseIdleConnections()
-	res := SoakResult{Started: time.Now(), URL: cfg.URL, Machine: procstat.ReadMachine(), Config: SoakSettings{
+	res := Result{Started: time.Now(), URL: cfg.URL, Machine: procstat.ReadMachine(), Config: Settings{
 		DurationS: cfg.Duration.Seconds(), Rooms: len(s.rooms), ChatRate: cfg.ChatRate,
 		Clients:     cfg.Observers + cfg.Chatters + cfg.SlowReaders + cfg.Vanishers + cfg.Garbage + cfg.Storm + cfg.Flooders,
 		StormEveryS: cfg.StormEvery.Seconds(), RcvBuf: cfg.RcvBuf, MaxP99Ms: ms(cfg.MaxP99),
@@ -158,7 +160,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		ServerRate: cfg.ServerRate, ServerBurst: cfg.ServerBurst, HandshakeTimeout: cfg.HandshakeTimeout.Seconds(),
 	}}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, SoakBudget(cfg))
+	ctx, cancel := context.WithTimeout(ctx, Budget(cfg))
 	defer cancel()
 	err := s.run(ctx, &res)
 	res.Machine.LoadAfter = procstat.LoadAvg()
@@ -173,7 +175,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 		return res, err
 	}
 	if len(res.Failures) > 0 {
-		return res, fmt.Errorf("%w: %s", ErrSoakFailed, strings.Join(res.Failures, "; "))
+		return res, fmt.Errorf("%w: %s", ErrFailed, strings.Join(res.Failures, "; "))
 	}
 	return res, nil
 }
@@ -186,8 +188,8 @@ func (s *soaker) logf(format string, args ...any) {
 	}
 }
 
-// run is Soak's body; it fills res.
-func (s *soaker) run(ctx context.Context, res *SoakResult) error {
+// run is Run's body; it fills res.
+func (s *soaker) run(ctx context.Context, res *Result) error {
 	cfg := s.cfg
 	srv := &res.Server
 
@@ -230,10 +232,10 @@ func (s *soaker) run(ctx context.Context, res *SoakResult) error {
 	go func() { s.chaos.Wait(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(soakStopMax):
+	case <-time.After(stopMax):
 		// Every behaviour's step is bounded well within this: one that
 		// did not end is stuck on the server.
-		res.Failures = append(res.Failures, fmt.Sprintf("some clients were still waiting on the server %v after the soak ended", soakStopMax))
+		res.Failures = append(res.Failures, fmt.Sprintf("some clients were still waiting on the server %v after the soak ended", stopMax))
 		<-stopped
 	case <-ctx.Done():
 		<-stopped
@@ -279,7 +281,7 @@ func (s *soaker) releaseLedgers() {
 
 // monitor scrapes /metrics once a second until ctx ends, keeping the peaks
 // and checking that every scrape is answered.
-func (s *soaker) monitor(ctx context.Context, srv *SoakServerResult, done chan<- struct{}) {
+func (s *soaker) monitor(ctx context.Context, srv *ServerResult, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -338,7 +340,7 @@ func (s *soaker) progress(ctx context.Context, done chan<- struct{}) {
 
 // settle waits until the server has no connection left and its goroutines
 // are within the slack of the baseline, or Settle has passed.
-func (s *soaker) settle(ctx context.Context, srv *SoakServerResult) {
+func (s *soaker) settle(ctx context.Context, srv *ServerResult) {
 	start := time.Now()
 	deadline := start.Add(s.cfg.Settle)
 	for ctx.Err() == nil {
@@ -359,48 +361,48 @@ func (s *soaker) behaviours() []*behaviourStats {
 	return []*behaviourStats{s.obsStats, s.chatStats, s.slowStats, s.vanishStats, s.garbageStats, s.stormStats, s.floodStats}
 }
 
-// SoakRun is a soak against a server process that RunSoak starts.
-type SoakRun struct {
+// ServerRun is a soak against a server process that RunServer starts.
+type ServerRun struct {
 	// Server starts the chat server (its URL path is the chat endpoint).
 	Server childproc.Spec
-	// Soak is the soak's configuration; its URL is set by RunSoak.
-	Soak SoakConfig
-	// Budget bounds all of RunSoak, starting and stopping the server
-	// included; when zero, SoakBudget(Soak) and a little.
+	// Soak is the soak's configuration; its URL is set by RunServer.
+	Soak Config
+	// Budget bounds all of RunServer, starting and stopping the server
+	// included; when zero, Budget(Soak) and a little.
 	Budget time.Duration
 }
 
-// soakStopReserve is the part of a SoakRun's budget kept for stopping the
+// stopReserve is the part of a ServerRun's budget kept for stopping the
 // server.
-const soakStopReserve = 10 * time.Second
+const stopReserve = 10 * time.Second
 
-// RunSoak starts the server run.Server describes on a free loopback port,
+// RunServer starts the server run.Server describes on a free loopback port,
 // soaks it, and stops it with SIGTERM. Besides the soak's own checks, the
 // server must still be running at the end, exit cleanly, and never have
 // written "panic" or "DATA RACE"; the result's Failures say otherwise.
 // Every process it starts has ended when it returns.
-func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
+func RunServer(ctx context.Context, run ServerRun) (Result, error) {
 	budget := run.Budget
 	if budget <= 0 {
-		budget = SoakBudget(run.Soak) + childproc.StartTimeout + soakStopReserve
+		budget = Budget(run.Soak) + childproc.StartTimeout + stopReserve
 	}
 	deadline := time.Now().Add(budget)
 	startCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if run.Server.StopTimeout <= 0 || run.Server.StopTimeout > soakStopReserve-2*time.Second {
-		run.Server.StopTimeout = soakStopReserve - 2*time.Second
+	if run.Server.StopTimeout <= 0 || run.Server.StopTimeout > stopReserve-2*time.Second {
+		run.Server.StopTimeout = stopReserve - 2*time.Second
 	}
 	p, err := childproc.Start(startCtx, run.Server)
 	if err != nil {
-		return SoakResult{}, err
+		return Result{}, err
 	}
 	cfg := run.Soak
 	cfg.URL = p.URL
-	soakCtx, cancelSoak := context.WithDeadline(ctx, deadline.Add(-soakStopReserve))
+	soakCtx, cancelSoak := context.WithDeadline(ctx, deadline.Add(-stopReserve))
 	defer cancelSoak()
-	res, err := Soak(soakCtx, cfg)
+	res, err := Run(soakCtx, cfg)
 	res.ServerArgs = run.Server.Args
-	if errors.Is(err, ErrInvalidConfig) {
+	if errors.Is(err, loadtest.ErrInvalidConfig) {
 		p.Stop()
 		return res, err
 	}
@@ -413,8 +415,8 @@ func RunSoak(ctx context.Context, run SoakRun) (SoakResult, error) {
 			res.Failures = append(res.Failures, fmt.Sprintf("server: its output mentions %q: %s", bad, childproc.LastLines(out, 5)))
 		}
 	}
-	if (err == nil || errors.Is(err, ErrSoakFailed)) && len(res.Failures) > 0 {
-		err = fmt.Errorf("%w: %s", ErrSoakFailed, strings.Join(res.Failures, "; "))
+	if (err == nil || errors.Is(err, ErrFailed)) && len(res.Failures) > 0 {
+		err = fmt.Errorf("%w: %s", ErrFailed, strings.Join(res.Failures, "; "))
 	}
 	return res, err
 }

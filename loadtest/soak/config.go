@@ -1,16 +1,19 @@
-package loadtest
+package soak
 
 import (
+	"fmt"
 	"io"
 	"net/url"
 	"time"
+
+	"ringchat/loadtest"
 )
 
-// SoakConfig describes a soak: a chat server under a mix of well-behaved,
+// Config describes a soak: a chat server under a mix of well-behaved,
 // slow, vanishing, hostile, bursty and flooding clients for Duration,
 // while well-behaved observers check every event they receive. The zero
-// value is not valid; start from DefaultSoakConfig or SmallSoakConfig.
-type SoakConfig struct {
+// value is not valid; start from DefaultConfig or SmallConfig.
+type Config struct {
 	// URL is the chat endpoint, ws://HOST:PORT/ws, on a loopback address.
 	URL string
 	// MetricsURL is the server's /metrics; by default, /metrics on URL's
@@ -18,10 +21,10 @@ type SoakConfig struct {
 	MetricsURL string
 
 	// Duration is how long the chatters send and the other behaviours
-	// act; the whole soak takes about SoakBudget(cfg) at most.
+	// act; the whole soak takes about Budget(cfg) at most.
 	Duration time.Duration
 
-	// How many clients of each behaviour (see Soak). Client k of a
+	// How many clients of each behaviour (see Run). Client k of a
 	// behaviour joins the big room when k is even and small room (k/2) mod
 	// SmallRooms when it is odd.
 	Observers, Chatters, SlowReaders, Vanishers, Garbage, Storm, Flooders int
@@ -79,10 +82,10 @@ type SoakConfig struct {
 	Log io.Writer
 }
 
-// DefaultSoakConfig is make soak's configuration: 2,000 clients for 2 min
+// DefaultConfig is make soak's configuration: 2,000 clients for 2 min
 // 20 s.
-func DefaultSoakConfig() SoakConfig {
-	return SoakConfig{
+func DefaultConfig() Config {
+	return Config{
 		Duration:         140 * time.Second,
 		Observers:        40,
 		Chatters:         160,
@@ -110,11 +113,11 @@ func DefaultSoakConfig() SoakConfig {
 	}
 }
 
-// SmallSoakConfig is the soak of go test: 200 clients for 8 s. The server
+// SmallConfig is the soak of go test: 200 clients for 8 s. The server
 // it runs against should have short timeouts and a small ring (see the
 // test), so that slow readers are lapped and dropped within the time.
-func SmallSoakConfig() SoakConfig {
-	c := DefaultSoakConfig()
+func SmallConfig() Config {
+	c := DefaultConfig()
 	c.Duration = 8 * time.Second
 	c.Observers, c.Chatters, c.SlowReaders, c.Vanishers, c.Garbage, c.Storm, c.Flooders = 8, 16, 10, 30, 30, 100, 6
 	c.SmallRooms = 3
@@ -129,29 +132,30 @@ func SmallSoakConfig() SoakConfig {
 	return c
 }
 
-// SoakBudget is the longest Soak can take with cfg: the baseline, the
+// Budget is the longest Run can take with cfg: the baseline, the
 // connecting, Duration, the behaviours' last steps, Drain, closing, Settle
 // and the final reading, each bounded. A healthy server needs a few
 // seconds beyond Duration; a soak that overruns its budget (or the
-// deadline of Soak's context) fails.
-func SoakBudget(cfg SoakConfig) time.Duration {
-	return cfg.Duration + cfg.Drain + cfg.Settle + cfg.ConnectTimeout + 2*soakQuietMax + soakStopMax + 5*time.Second
+// deadline of Run's context) fails.
+func Budget(cfg Config) time.Duration {
+	return cfg.Duration + cfg.Drain + cfg.Settle + cfg.ConnectTimeout + 2*quietMax + stopMax + 5*time.Second
 }
 
 const (
-	soakQuietMax = 8 * time.Second  // a quiet sample: see quietSample
-	soakStopMax  = 10 * time.Second // behaviours finishing their step after Duration
+	quietMax = 8 * time.Second  // a quiet sample: see quietSample
+	stopMax  = 10 * time.Second // behaviours finishing their step after Duration
 )
 
-// Validate reports the first problem with c, wrapping ErrInvalidConfig.
-func (c *SoakConfig) Validate() error {
-	lc := Config{URL: c.URL}
+// Validate reports the first problem with c, wrapping
+// loadtest.ErrInvalidConfig.
+func (c *Config) Validate() error {
+	lc := loadtest.Config{URL: c.URL}
 	if _, err := lc.Endpoint(); err != nil {
 		return err
 	}
 	if c.MetricsURL != "" {
 		u, err := url.Parse(c.MetricsURL)
-		if err != nil || u.Scheme != "http" || !IsLoopbackHost(u.Hostname()) {
+		if err != nil || u.Scheme != "http" || !loadtest.IsLoopbackHost(u.Hostname()) {
 			return invalid("soak: metrics URL %q: want http:// on a loopback address", c.MetricsURL)
 		}
 	}
@@ -164,8 +168,8 @@ func (c *SoakConfig) Validate() error {
 		return invalid("soak: observers and chatters must be at least 2×small rooms (%d) and at least 1", 2*c.SmallRooms)
 	case min(c.SlowReaders, c.Vanishers, c.Garbage, c.Storm, c.Flooders) < 0:
 		return invalid("soak: client counts must not be negative")
-	case c.Observers+c.Chatters+c.SlowReaders+c.Vanishers+c.Garbage+c.Storm+c.Flooders > MaxClients:
-		return invalid("soak: more than %d clients", MaxClients)
+	case c.Observers+c.Chatters+c.SlowReaders+c.Vanishers+c.Garbage+c.Storm+c.Flooders > loadtest.MaxClients:
+		return invalid("soak: more than %d clients", loadtest.MaxClients)
 	case !(c.ChatRate > 0) || c.ServerRate > 0 && c.ChatRate >= c.ServerRate:
 		return invalid("soak: chat rate must be above 0 and below the server's rate limit")
 	case c.StormEvery <= 0 || c.RcvBuf < 0 || c.SlowDelay <= 0 || c.PauseMax <= 0 || c.ServerBurst < 1 || c.HandshakeTimeout <= 0:
@@ -176,4 +180,10 @@ func (c *SoakConfig) Validate() error {
 		return invalid("soak: connect timeout and settle must be positive, drain not negative")
 	}
 	return nil
+}
+
+// invalid returns an error wrapping loadtest.ErrInvalidConfig, worded as
+// the generator words its own.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("loadtest: %w: %s", loadtest.ErrInvalidConfig, fmt.Sprintf(format, args...))
 }

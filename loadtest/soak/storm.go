@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ringchat/loadtest"
 )
 
 // storm is one storm client: at every storm, a burst of connections
@@ -34,7 +36,7 @@ func (s *soaker) storm(ctx context.Context, k int) {
 		c, err := s.dialWS(ctx, b, "storm-"+strconv.Itoa(k), room, 0, 0, "", (k+n)%5 == 2)
 		if err != nil {
 			if ctx.Err() == nil {
-				b.problem("could not connect: " + ErrorKind(err))
+				b.problem("could not connect: " + loadtest.ErrorKind(err))
 			}
 			continue
 		}
@@ -89,7 +91,7 @@ func stormCases() []stormCase {
 }
 
 // stormBad makes one bad handshake and checks the answer.
-func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) {
+func (s *soaker) stormBad(parent context.Context, sc stormCase, room *room) {
 	b := s.stormStats
 	wait := closeWait
 	if sc.hold {
@@ -100,7 +102,7 @@ func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) 
 	c, err := dialTCP(ctx, s.tgt.HostPort, 0)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + ErrorKind(err))
+			b.problem("could not connect: " + loadtest.ErrorKind(err))
 		}
 		return
 	}
@@ -109,7 +111,7 @@ func (s *soaker) stormBad(parent context.Context, sc stormCase, room *soakRoom) 
 	defer stop()
 	if sc.raw != "" {
 		if _, err := c.Write([]byte(sc.raw)); err != nil {
-			b.problem(sc.name + ": write failed: " + ErrorKind(err))
+			b.problem(sc.name + ": write failed: " + loadtest.ErrorKind(err))
 			return
 		}
 		if sc.hold {
@@ -150,7 +152,7 @@ func (s *soaker) checkStatus(parent context.Context, sc stormCase, resp *http.Re
 	case err != nil && parent.Err() != nil:
 		// The soak ended during the attempt.
 	case err != nil:
-		b.problem(sc.name + ": no answer: " + ErrorKind(err))
+		b.problem(sc.name + ": no answer: " + loadtest.ErrorKind(err))
 	case resp.StatusCode != sc.status:
 		b.problem(fmt.Sprintf("%s: status %d, want %d", sc.name, resp.StatusCode, sc.status))
 	case sc.status == 426 && resp.Header.Get("Sec-WebSocket-Version") != "13":

@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
+	"ringchat/loadtest"
 )
 
-// soakEvent is a server event as the soak's careful readers decode it.
-type soakEvent struct {
+// event is a server event as the soak's careful readers decode it.
+type event struct {
 	Type   string `json:"type"`
 	ID     uint64 `json:"id"`
 	Room   string `json:"room"`
@@ -41,14 +42,14 @@ func isRoomEvent(t string) bool {
 type wsClient struct {
 	ws      *websocket.Conn
 	tcp     *net.TCPConn
-	welcome soakEvent
+	welcome event
 }
 
 // dialWS connects a well-behaved client named name to room, resuming after
 // event since of epoch when epoch is not "", and returns once it has its
 // welcome. rcvbuf > 0 sets SO_RCVBUF. The path is the soak's, or "/" when
 // bare is set (the tutorial's ws://host/).
-func (s *soaker) dialWS(ctx context.Context, b *behaviourStats, name string, room *soakRoom, rcvbuf int, since uint64, epoch string, bare bool) (*wsClient, error) {
+func (s *soaker) dialWS(ctx context.Context, b *behaviourStats, name string, room *room, rcvbuf int, since uint64, epoch string, bare bool) (*wsClient, error) {
 	b.attempts.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -70,7 +71,7 @@ func (s *soaker) dialWS(ctx context.Context, b *behaviourStats, name string, roo
 	return c, nil
 }
 
-func (s *soaker) handshakeWS(tcp *net.TCPConn, name string, room *soakRoom, since uint64, epoch string, bare bool) (*wsClient, error) {
+func (s *soaker) handshakeWS(tcp *net.TCPConn, name string, room *room, since uint64, epoch string, bare bool) (*wsClient, error) {
 	u := *s.tgt.URL
 	if bare {
 		u.Path = "/"
@@ -90,7 +91,7 @@ func (s *soaker) handshakeWS(tcp *net.TCPConn, name string, room *soakRoom, sinc
 	if err := websocket.Message.Receive(ws, &frame); err != nil {
 		return nil, fmt.Errorf("waiting for welcome: %w", err)
 	}
-	var ev soakEvent
+	var ev event
 	if err := json.Unmarshal(frame, &ev); err != nil || ev.Type != "welcome" || ev.Room != room.name || ev.Epoch == "" {
 		return nil, fmt.Errorf("first frame is not the welcome to #%s: %.200q", room.name, frame)
 	}
@@ -167,7 +168,7 @@ func (c *idCheck) see(id uint64) (skipped uint64, back bool) {
 // observer is a well-behaved client that checks everything it receives.
 type observer struct {
 	k    int
-	room *soakRoom
+	room *room
 	c    *wsClient
 
 	events   atomic.Uint64 // room events received
@@ -175,9 +176,9 @@ type observer struct {
 
 	// Owned by the reading goroutine until it ends.
 	ids                               idCheck
-	seqs                              map[int]*Sequence // chatter → its messages received
-	got                               map[int]uint64    // chatter → distinct messages received
-	latency                           Histogram
+	seqs                              map[int]*loadtest.Sequence // chatter → its messages received
+	got                               map[int]uint64             // chatter → distinct messages received
+	latency                           loadtest.Histogram
 	idsMissing, idsRepeated, diverged uint64
 	duplicated, outOfOrder, corrupted uint64
 	gaps, errors, other               uint64
@@ -197,7 +198,7 @@ func (o *observer) expected() (want, got uint64) {
 // chatter is a client that sends at a steady rate and reads everything.
 type chatter struct {
 	k    int
-	room *soakRoom
+	room *room
 	c    *wsClient
 
 	sent  atomic.Uint64 // messages written
@@ -214,7 +215,7 @@ func (s *soaker) connectSteady(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("loadtest: soak: observer %d could not connect: %w", k, err)
 		}
-		o := &observer{k: k, room: room, c: c, seqs: map[int]*Sequence{}, got: map[int]uint64{}}
+		o := &observer{k: k, room: room, c: c, seqs: map[int]*loadtest.Sequence{}, got: map[int]uint64{}}
 		o.ids.next = c.welcome.ID + 1
 		s.observers = append(s.observers, o)
 		s.conns.Go(func() { s.observe(o) })
@@ -255,12 +256,12 @@ func (s *soaker) observe(o *observer) {
 		if err := websocket.Message.Receive(o.c.ws, &frame); err != nil {
 			if !s.steadyClosing() {
 				o.dropped = true
-				s.obsStats.problem("dropped: " + ErrorKind(err))
+				s.obsStats.problem("dropped: " + loadtest.ErrorKind(err))
 			}
 			return
 		}
 		now := s.clock.Now()
-		var ev soakEvent
+		var ev event
 		if err := json.Unmarshal(frame, &ev); err != nil {
 			o.other++
 			s.obsStats.problem("malformed frame")
@@ -299,7 +300,7 @@ func (s *soaker) observe(o *observer) {
 }
 
 // message checks a chatter's message.
-func (o *observer) message(s *soaker, ev soakEvent, now int64) {
+func (o *observer) message(s *soaker, ev event, now int64) {
 	k, seq, nanos, ok := parseChatText(ev.Text, s.runID)
 	if !ok || k >= len(s.chatters) {
 		return // a vanisher's, a flooder's, a garbage sender's
@@ -318,7 +319,7 @@ func (o *observer) message(s *soaker, ev soakEvent, now int64) {
 	}
 	st := o.seqs[k]
 	if st == nil {
-		st = new(Sequence)
+		st = new(loadtest.Sequence)
 		o.seqs[k] = st
 	}
 	d := st.Receive(seq)
@@ -351,11 +352,11 @@ func (s *soaker) readChatter(ch *chatter) {
 	for {
 		if err := websocket.Message.Receive(ch.c.ws, &frame); err != nil {
 			if !s.steadyClosing() {
-				s.chatStats.problem("dropped: " + ErrorKind(err))
+				s.chatStats.problem("dropped: " + loadtest.ErrorKind(err))
 			}
 			return
 		}
-		var ev soakEvent
+		var ev event
 		if err := json.Unmarshal(frame, &ev); err != nil {
 			s.chatStats.problem("malformed frame")
 			continue
@@ -442,7 +443,7 @@ func (s *soaker) chat(ctx context.Context, ch *chatter) {
 
 func (s *soaker) sendFailed(ctx context.Context, err error) {
 	if ctx.Err() == nil {
-		s.chatStats.problem("send failed: " + ErrorKind(err))
+		s.chatStats.problem("send failed: " + loadtest.ErrorKind(err))
 	}
 }
 

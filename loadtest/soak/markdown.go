@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"fmt"
@@ -10,22 +10,22 @@ import (
 	"ringchat/loadtest/internal/humanize"
 )
 
-// RegionSoak is the region of BENCHMARKS.md that make soak rewrites.
-const RegionSoak = "soak"
+// Region is the region of BENCHMARKS.md that make soak rewrites.
+const Region = "soak"
 
-// WriteSoak rewrites the soak region of the file at path with res's
+// WriteBenchmarks rewrites the soak region of the file at path with res's
 // reliability tables, atomically; a file whose markers are damaged is left
 // alone.
-func WriteSoak(path string, res *SoakResult) error {
+func WriteBenchmarks(path string, res *Result) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
-	return benchmd.RewriteFile(path, string(old), map[string]string{RegionSoak: res.Markdown()}, nil)
+	return benchmd.RewriteFile(path, string(old), map[string]string{Region: res.Markdown()}, nil)
 }
 
 // Markdown renders the soak as BENCHMARKS.md's reliability tables.
-func (r *SoakResult) Markdown() string {
+func (r *Result) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	c := r.Config

@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
+	"ringchat/loadtest"
 )
 
 // slowRead is one slow reader's life until ctx ends: connect, read slowly
@@ -23,7 +24,7 @@ func (s *soaker) slowRead(ctx context.Context, k int) {
 		c, err := s.dialWS(ctx, b, "slow-"+strconv.Itoa(k), room, s.cfg.RcvBuf, since, epoch, false)
 		if err != nil {
 			if ctx.Err() == nil {
-				b.problem("could not connect: " + ErrorKind(err))
+				b.problem("could not connect: " + loadtest.ErrorKind(err))
 				sleepCtx(ctx, time.Second)
 			}
 			continue
@@ -70,14 +71,14 @@ func (s *soaker) slowLoop(ctx context.Context, c *wsClient, ids *idCheck, since 
 			if errors.Is(err, io.EOF) {
 				return "closed by the server"
 			}
-			return "connection ended: " + ErrorKind(err)
+			return "connection ended: " + loadtest.ErrorKind(err)
 		}
 		if torn != nil {
 			b.problem("malformed frame")
 			s.logf("slow reader: malformed frame %.300q", torn)
 			torn = nil
 		}
-		ev, err := ScanEvent(frame)
+		ev, err := loadtest.ScanEvent(frame)
 		if err != nil {
 			torn = append([]byte(nil), frame...)
 			continue

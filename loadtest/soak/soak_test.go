@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 
 	"ringchat/chat"
 	"ringchat/internal/chattest"
+	"ringchat/loadtest"
 	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/benchmd"
 )
@@ -53,14 +54,14 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 10-second soak")
 	}
-	cfg := SmallSoakConfig()
+	cfg := SmallConfig()
 	cfg.URL = soakServer(t)
 	cfg.ForceGC = runtime.GC
 	if testing.Verbose() {
 		cfg.Log = logWriter{t}
 	}
 	start := time.Now()
-	res, err := Soak(context.Background(), cfg)
+	res, err := Run(context.Background(), cfg)
 	t.Logf("soak took %v", time.Since(start).Round(100*time.Millisecond))
 	var md bytes.Buffer
 	md.WriteString(res.Markdown())
@@ -88,9 +89,9 @@ func TestSoak(t *testing.T) {
 // one at a time, against the real server, for a precise report of any
 // that the server answers wrongly.
 func TestGarbageCases(t *testing.T) {
-	cfg := SmallSoakConfig()
+	cfg := SmallConfig()
 	cfg.URL = soakServer(t)
-	lc := Config{URL: cfg.URL}
+	lc := loadtest.Config{URL: cfg.URL}
 	tgt, err := lc.Endpoint()
 	if err != nil {
 		t.Fatal(err)
@@ -230,18 +231,18 @@ process_resident_memory_bytes 9000000
 	}
 }
 
-func TestSoakMarkdown(t *testing.T) {
-	res := &SoakResult{
+func TestMarkdown(t *testing.T) {
+	res := &Result{
 		Started: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC), ElapsedS: 150,
 		Command: "bench -soak", ServerArgs: []string{"/x/bin/server", "-addr", childproc.AddrPlaceholder},
-		Config: SoakSettings{DurationS: 140, Clients: 2000, Rooms: 9, ChatRate: 0.5, StormEveryS: 15, MaxP99Ms: 250, GoroutineSlack: 5, HeapSlackBytes: 1 << 20, HeapPerGoroutine: 1 << 10},
+		Config: Settings{DurationS: 140, Clients: 2000, Rooms: 9, ChatRate: 0.5, StormEveryS: 15, MaxP99Ms: 250, GoroutineSlack: 5, HeapSlackBytes: 1 << 20, HeapPerGoroutine: 1 << 10},
 		Behaviour: []BehaviourResult{
 			{Name: "observers", Clients: 40, Attempts: 40, Connected: 40},
-			{Name: "flooders", Clients: 40, Attempts: 400, Connected: 400, Outcomes: []ErrorCount{{"error event, then close 1008", 399}},
-				Problems: []ErrorCount{{"close 1000, want 1008", 1}}, Problem: 1},
+			{Name: "flooders", Clients: 40, Attempts: 400, Connected: 400, Outcomes: []loadtest.ErrorCount{{Error: "error event, then close 1008", Count: 399}},
+				Problems: []loadtest.ErrorCount{{Error: "close 1000, want 1008", Count: 1}}, Problem: 1},
 		},
-		Observers: ObserverResult{Observers: 40, EventsChecked: 600000, Expected: 100000, Received: 100000, Latency: Latency{Count: 100000, P50Ms: 1, P99Ms: 12, MaxMs: 30}},
-		Server: SoakServerResult{
+		Observers: ObserverResult{Observers: 40, EventsChecked: 600000, Expected: 100000, Received: 100000, Latency: loadtest.Latency{Count: 100000, P50Ms: 1, P99Ms: 12, MaxMs: 30}},
+		Server: ServerResult{
 			Before:  ServerSample{Goroutines: 16, HeapObjectsBytes: 700 << 10, Closes: map[string]uint64{}},
 			After:   ServerSample{Goroutines: 17, HeapObjectsBytes: 1700 << 10, Closes: map[string]uint64{"1002": 20000, "1000": 9000}, Refusals: map[string]uint64{"version": 40}},
 			Settled: true, PeakGoroutines: 1600, HeapAllowance: 1<<20 + 1600<<10, ConnectionCycles: 29000, Scrapes: 140,
@@ -269,7 +270,7 @@ func TestSoakMarkdown(t *testing.T) {
 	path := t.TempDir() + "/BENCHMARKS.md"
 	doc := "# x\n\nprose\n\n<!-- bench:soak:begin -->\nold\n<!-- bench:soak:end -->\n\nmore prose\n"
 	os.WriteFile(path, []byte(doc), 0o644)
-	if err := WriteSoak(path, res); err != nil {
+	if err := WriteBenchmarks(path, res); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
@@ -279,7 +280,7 @@ func TestSoakMarkdown(t *testing.T) {
 	}
 	damaged := "<!-- bench:soak:begin -->\nold\n"
 	os.WriteFile(path, []byte(damaged), 0o644)
-	if err := WriteSoak(path, res); !errors.Is(err, benchmd.ErrRegions) {
+	if err := WriteBenchmarks(path, res); !errors.Is(err, benchmd.ErrRegions) {
 		t.Errorf("damaged markers: %v", err)
 	}
 	if got, _ := os.ReadFile(path); string(got) != damaged {
@@ -287,29 +288,29 @@ func TestSoakMarkdown(t *testing.T) {
 	}
 }
 
-func TestSoakConfigValidate(t *testing.T) {
-	good := DefaultSoakConfig()
+func TestConfigValidate(t *testing.T) {
+	good := DefaultConfig()
 	good.URL = "ws://127.0.0.1:8080/ws"
 	if err := good.Validate(); err != nil {
 		t.Fatalf("default: %v", err)
 	}
-	for name, edit := range map[string]func(c *SoakConfig){
-		"remote":           func(c *SoakConfig) { c.URL = "ws://example.com/ws" },
-		"remote metrics":   func(c *SoakConfig) { c.MetricsURL = "http://example.com/metrics" },
-		"no duration":      func(c *SoakConfig) { c.Duration = 0 },
-		"too few watchers": func(c *SoakConfig) { c.Observers = 2*c.SmallRooms - 1 },
-		"negative":         func(c *SoakConfig) { c.Storm = -1 },
-		"too fast":         func(c *SoakConfig) { c.ChatRate = c.ServerRate },
-		"no bound":         func(c *SoakConfig) { c.MaxP99 = 0 },
-		"no settle":        func(c *SoakConfig) { c.Settle = 0 },
+	for name, edit := range map[string]func(c *Config){
+		"remote":           func(c *Config) { c.URL = "ws://example.com/ws" },
+		"remote metrics":   func(c *Config) { c.MetricsURL = "http://example.com/metrics" },
+		"no duration":      func(c *Config) { c.Duration = 0 },
+		"too few watchers": func(c *Config) { c.Observers = 2*c.SmallRooms - 1 },
+		"negative":         func(c *Config) { c.Storm = -1 },
+		"too fast":         func(c *Config) { c.ChatRate = c.ServerRate },
+		"no bound":         func(c *Config) { c.MaxP99 = 0 },
+		"no settle":        func(c *Config) { c.Settle = 0 },
 	} {
 		c := good
 		edit(&c)
-		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		if err := c.Validate(); !errors.Is(err, loadtest.ErrInvalidConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
-		if _, err := Soak(context.Background(), c); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("Soak with %s: %v", name, err)
+		if _, err := Run(context.Background(), c); !errors.Is(err, loadtest.ErrInvalidConfig) {
+			t.Errorf("Run with %s: %v", name, err)
 		}
 	}
 }

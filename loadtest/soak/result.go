@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"errors"
@@ -10,23 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/internal/humanize"
 	"ringchat/loadtest/procstat"
 )
 
-// ErrSoakFailed is wrapped by Soak's error when the server failed a check:
+// ErrFailed is wrapped by Run's error when the server failed a check:
 // the result's Failures say which.
-var ErrSoakFailed = errors.New("loadtest: soak failed")
+var ErrFailed = errors.New("loadtest: soak failed")
 
-// SoakResult is what a soak found. Its JSON field names are stable.
-type SoakResult struct {
+// Result is what a soak found. Its JSON field names are stable.
+type Result struct {
 	Started   time.Time         `json:"started"`
 	ElapsedS  float64           `json:"elapsed_s"`
 	URL       string            `json:"url"`
-	Config    SoakSettings      `json:"config"`
+	Config    Settings          `json:"config"`
 	Behaviour []BehaviourResult `json:"behaviours"`
 	Observers ObserverResult    `json:"observers"`
-	Server    SoakServerResult  `json:"server"`
+	Server    ServerResult      `json:"server"`
 	// Failures are the checks the server failed, one sentence each; empty
 	// when it passed.
 	Failures []string `json:"failures"`
@@ -39,8 +40,8 @@ type SoakResult struct {
 	ServerArgs []string         `json:"server_args,omitempty"`
 }
 
-// SoakSettings records the configuration of the soak.
-type SoakSettings struct {
+// Settings records the configuration of the soak.
+type Settings struct {
 	DurationS        float64 `json:"duration_s"`
 	Clients          int     `json:"clients"`
 	Rooms            int     `json:"rooms"`
@@ -66,9 +67,9 @@ type BehaviourResult struct {
 	Connected int64 `json:"connected"`
 	// Outcomes tally what happened, as expected; Problems what should not
 	// have (each a failure of the server).
-	Outcomes []ErrorCount `json:"outcomes"`
-	Problems []ErrorCount `json:"problems,omitempty"`
-	Problem  uint64       `json:"problem_count"`
+	Outcomes []loadtest.ErrorCount `json:"outcomes"`
+	Problems []loadtest.ErrorCount `json:"problems,omitempty"`
+	Problem  uint64                `json:"problem_count"`
 }
 
 // ObserverResult is what the observers checked: every room event they
@@ -104,12 +105,12 @@ type ObserverResult struct {
 	Other uint64 `json:"other"`
 	// Latency of the chatters' messages, from just before the chatter
 	// wrote one to an observer of its room having read it.
-	Latency Latency `json:"latency"`
+	Latency loadtest.Latency `json:"latency"`
 }
 
-// SoakServerResult is the server's side: resting state before and after,
+// ServerResult is the server's side: resting state before and after,
 // peaks, and whether it answered throughout.
-type SoakServerResult struct {
+type ServerResult struct {
 	Before ServerSample `json:"before"`
 	After  ServerSample `json:"after"`
 	// Settled says whether, within Settle, connections reached 0 and the
@@ -138,13 +139,13 @@ type SoakServerResult struct {
 
 // collect fills res from the clients' counters, once every client has
 // ended.
-func (s *soaker) collect(res *SoakResult) {
+func (s *soaker) collect(res *Result) {
 	for _, b := range s.behaviours() {
 		res.Behaviour = append(res.Behaviour, b.result())
 	}
 	o := &res.Observers
 	o.Observers = len(s.observers)
-	lat := new(Histogram)
+	lat := new(loadtest.Histogram)
 	for _, ob := range s.observers {
 		lat.Merge(&ob.latency)
 		o.EventsChecked += ob.events.Load()
@@ -167,11 +168,11 @@ func (s *soaker) collect(res *SoakResult) {
 			o.Lost += want - got
 		}
 	}
-	o.Latency = NewLatency(lat)
+	o.Latency = loadtest.NewLatency(lat)
 }
 
 // verdict lists every check the server failed.
-func (s *soaker) verdict(res *SoakResult) {
+func (s *soaker) verdict(res *Result) {
 	fail := func(format string, args ...any) { res.Failures = append(res.Failures, fmt.Sprintf(format, args...)) }
 	o, srv, cfg := res.Observers, res.Server, s.cfg
 	if n := o.IDsMissing + o.IDsRepeated + o.Diverged; n > 0 {
@@ -268,16 +269,16 @@ func (t *outcomeTally) add(what string) {
 
 // list returns the descriptions in name order, so that a table is stable
 // from run to run.
-func (t *outcomeTally) list() []ErrorCount {
+func (t *outcomeTally) list() []loadtest.ErrorCount {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l := make([]ErrorCount, 0, len(t.count)+1)
+	l := make([]loadtest.ErrorCount, 0, len(t.count)+1)
 	for w, n := range t.count {
-		l = append(l, ErrorCount{Error: w, Count: n})
+		l = append(l, loadtest.ErrorCount{Error: w, Count: n})
 	}
-	slices.SortFunc(l, func(a, b ErrorCount) int { return strings.Compare(a.Error, b.Error) })
+	slices.SortFunc(l, func(a, b loadtest.ErrorCount) int { return strings.Compare(a.Error, b.Error) })
 	if t.other > 0 {
-		l = append(l, ErrorCount{Error: "(other)", Count: t.other})
+		l = append(l, loadtest.ErrorCount{Error: "(other)", Count: t.other})
 	}
 	return l
 }

@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"context"
@@ -139,7 +139,7 @@ func (s *soaker) garbage(ctx context.Context, k int) {
 }
 
 // garbageOnce connects, runs gc and checks the answer.
-func (s *soaker) garbageOnce(ctx context.Context, k int, room *soakRoom, gc garbageCase) {
+func (s *soaker) garbageOnce(ctx context.Context, k int, room *room, gc garbageCase) {
 	b := s.garbageStats
 	rc, name, ok := s.rawConnect(ctx, b, "junk-"+strconv.Itoa(k), room)
 	if !ok {
@@ -217,12 +217,12 @@ func (s *soaker) waitStay(r *rawReader, st garbageStay, name string) string {
 	deadline := time.Now().Add(2 * closeWait)
 	var missing []string
 	if st.errorEvent {
-		if _, ok := r.waitEvent(func(ev soakEvent) bool { return ev.Type == "error" }, time.Until(deadline)); !ok {
+		if _, ok := r.waitEvent(func(ev event) bool { return ev.Type == "error" }, time.Until(deadline)); !ok {
 			missing = append(missing, "no error event")
 		}
 	}
 	if st.echo != "" {
-		if _, ok := r.waitEvent(func(ev soakEvent) bool {
+		if _, ok := r.waitEvent(func(ev event) bool {
 			return ev.Type == "message" && ev.From == name && ev.Text == st.echo
 		}, time.Until(deadline)); !ok {
 			missing = append(missing, "its message did not come back whole")

@@ -1,4 +1,4 @@
-package loadtest
+package soak
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
+	"ringchat/loadtest"
 )
 
 // startChaos starts the chatters' senders and every other behaviour; they
@@ -50,7 +51,7 @@ func (s *soaker) vanish(ctx context.Context, k int) {
 			c, err := s.dialWS(ctx, b, "van-"+strconv.Itoa(k), room, 0, 0, "", false)
 			if err != nil {
 				if ctx.Err() == nil {
-					b.problem("could not connect: " + ErrorKind(err))
+					b.problem("could not connect: " + loadtest.ErrorKind(err))
 				}
 				sleepCtx(ctx, time.Second)
 				continue
@@ -72,14 +73,14 @@ func (s *soaker) vanish(ctx context.Context, k int) {
 }
 
 // vanishMidHandshake sends part of a handshake and resets the connection.
-func (s *soaker) vanishMidHandshake(ctx context.Context, room *soakRoom) {
+func (s *soaker) vanishMidHandshake(ctx context.Context, room *room) {
 	b := s.vanishStats
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	c, err := dialTCP(dctx, s.tgt.HostPort, 0)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + ErrorKind(err))
+			b.problem("could not connect: " + loadtest.ErrorKind(err))
 		}
 		return
 	}
@@ -114,7 +115,7 @@ func (s *soaker) flood(ctx context.Context, k int) {
 // burst, so that the refusals exceed it.
 func (s *soaker) floodMessages() int { return 2*s.cfg.ServerBurst + 40 }
 
-func (s *soaker) floodOnce(ctx context.Context, k int, room *soakRoom) {
+func (s *soaker) floodOnce(ctx context.Context, k int, room *room) {
 	b := s.floodStats
 	rc, name, ok := s.rawConnect(ctx, b, "flood-"+strconv.Itoa(k), room)
 	if !ok {
@@ -128,7 +129,7 @@ func (s *soaker) floodOnce(ctx context.Context, k int, room *soakRoom) {
 		frames = append(frames, goodFrame(opText, []byte("flood "+name+" "+strconv.Itoa(i))))
 	}
 	if err := rc.write(frames...); err != nil {
-		b.problem("could not send: " + ErrorKind(err))
+		b.problem("could not send: " + loadtest.ErrorKind(err))
 		r.waitEnd(0)
 		return
 	}
@@ -166,11 +167,11 @@ const closeWait = 5 * time.Second
 // unique in the room (an earlier connection of the same client may not
 // have left yet). A failure, unless ctx ended, is a problem of b's; then
 // ok is false.
-func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string, room *soakRoom) (rc *rawConn, welcomeName string, ok bool) {
+func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string, room *room) (rc *rawConn, welcomeName string, ok bool) {
 	rc, welcome, err := s.dialRaw(ctx, b, name, room)
 	if err != nil {
 		if ctx.Err() == nil {
-			b.problem("could not connect: " + ErrorKind(err))
+			b.problem("could not connect: " + loadtest.ErrorKind(err))
 		}
 		return nil, "", false
 	}
@@ -178,13 +179,13 @@ func (s *soaker) rawConnect(ctx context.Context, b *behaviourStats, name string,
 }
 
 // dialRaw is rawConnect's work.
-func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, room *soakRoom) (*rawConn, soakEvent, error) {
+func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, room *room) (*rawConn, event, error) {
 	b.attempts.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	c, err := dialTCP(ctx, s.tgt.HostPort, 0)
 	if err != nil {
-		return nil, soakEvent{}, fmt.Errorf("dial: %w", err)
+		return nil, event{}, fmt.Errorf("dial: %w", err)
 	}
 	req, key := newHandshake(s.tgt.HostPort, chatTarget(s.path, url.Values{"name": {name}, "room": {room.name}}))
 	rc, resp, err := rawHandshake(ctx, c, req, key)
@@ -193,7 +194,7 @@ func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, ro
 	}
 	if err != nil {
 		c.Close()
-		return nil, soakEvent{}, err
+		return nil, event{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	f, err := rc.read()
@@ -202,12 +203,12 @@ func (s *soaker) dialRaw(ctx context.Context, b *behaviourStats, name string, ro
 	}
 	if err != nil {
 		c.Close()
-		return nil, soakEvent{}, fmt.Errorf("waiting for welcome: %w", err)
+		return nil, event{}, fmt.Errorf("waiting for welcome: %w", err)
 	}
-	var ev soakEvent
+	var ev event
 	if f.Op != opText || json.Unmarshal(f.Payload, &ev) != nil || ev.Type != "welcome" {
 		c.Close()
-		return nil, soakEvent{}, fmt.Errorf("first frame is not a welcome: %.200q", f.Payload)
+		return nil, event{}, fmt.Errorf("first frame is not a welcome: %.200q", f.Payload)
 	}
 	c.SetDeadline(time.Time{})
 	b.connected.Add(1)
@@ -226,7 +227,7 @@ type rawReader struct {
 	result rawStats
 	// live counts, for waits on pongs and events
 	pongs  chan []byte
-	events chan soakEvent
+	events chan event
 }
 
 // rawStats is what a rawReader saw.
@@ -241,7 +242,7 @@ func (st rawStats) ownMessages(name string) uint64 { return st.messages[name] }
 func startRawReader(rc *rawConn) *rawReader {
 	r := &rawReader{
 		rc: rc, closed: make(chan struct{}), ended: make(chan struct{}),
-		pongs: make(chan []byte, 1024), events: make(chan soakEvent, 1024),
+		pongs: make(chan []byte, 1024), events: make(chan event, 1024),
 		result: rawStats{messages: map[string]uint64{}},
 	}
 	go r.run()
@@ -276,7 +277,7 @@ func (r *rawReader) run() {
 			default:
 			}
 		case opText:
-			var ev soakEvent
+			var ev event
 			if json.Unmarshal(f.Payload, &ev) != nil {
 				r.result.badFrame = "a text frame that is not a JSON event"
 				continue
@@ -331,7 +332,7 @@ func (r *rawReader) waitEnd(d time.Duration) bool {
 func (r *rawReader) stats() rawStats { return r.result }
 
 // waitEvent waits up to d for an event that match accepts.
-func (r *rawReader) waitEvent(match func(soakEvent) bool, d time.Duration) (soakEvent, bool) {
+func (r *rawReader) waitEvent(match func(event) bool, d time.Duration) (event, bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -348,11 +349,11 @@ func (r *rawReader) waitEvent(match func(soakEvent) bool, d time.Duration) (soak
 						return ev, true
 					}
 				default:
-					return soakEvent{}, false
+					return event{}, false
 				}
 			}
 		case <-t.C:
-			return soakEvent{}, false
+			return event{}, false
 		}
 	}
 }
