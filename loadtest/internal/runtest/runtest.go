@@ -1,6 +1,8 @@
 // Package runtest is what the tests of the load tools share to run the
-// generator: a configuration of about a second, a run that stops the test
-// when it fails, and the checks of a perfect run.
+// generator: a fake chat server to run it against (StartFake), a
+// configuration of about a second, a run that stops the test when it
+// fails, and the checks of a perfect run. The generator's own run tests
+// are external tests (package loadtest_test) so that they can use it.
 package runtest
 
 import (

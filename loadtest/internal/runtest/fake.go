@@ -1,4 +1,4 @@
-package loadtest
+package runtest
 
 import (
 	"encoding/json"
@@ -17,12 +17,13 @@ import (
 	"ringchat/loadtest/procstat"
 )
 
-// fakeServer is a small but faithful implementation of the broadcast part
+// Fake is a small but faithful implementation of the broadcast part
 // of CONTRACT.md, on golang.org/x/net/websocket's server side: welcome
 // first, then every room event to every member in id order, join and leave
 // events up to 100 members, an error event for commands. It exists to test
 // the generator; mangle lets a test make it lose or duplicate messages.
-type fakeServer struct {
+// Its handlers run in the test process, so its /metrics are the test's.
+type Fake struct {
 	URL        string // ws://127.0.0.1:port/ws
 	MetricsURL string // http://127.0.0.1:port/metrics
 
@@ -31,9 +32,9 @@ type fakeServer struct {
 	// as if it had been lost on the way), 2 duplicates it (same id). Nil
 	// means 1 for every message.
 	mangle func(n uint64) int
-	// stall makes the server stop reading after the welcome, as a server
+	// Stall makes the server stop reading after the welcome, as a server
 	// that has hung would. Set it before clients connect.
-	stall bool
+	Stall bool
 
 	srv      *httptest.Server
 	messages atomic.Uint64
@@ -70,9 +71,10 @@ type fakeEvent struct {
 	Epoch string `json:"epoch,omitempty"`
 }
 
-// startFakeServer starts a fake server that t closes at its end.
-func startFakeServer(t testing.TB, mangle func(n uint64) int) *fakeServer {
-	f := &fakeServer{
+// StartFake starts a fake server that t closes at its end. mangle, when not
+// nil, says how many copies of each chat message it broadcasts (see Fake).
+func StartFake(t testing.TB, mangle func(n uint64) int) *Fake {
+	f := &Fake{
 		mangle: mangle,
 		rooms:  make(map[string]*fakeRoom),
 		conns:  make(map[*websocket.Conn]struct{}),
@@ -99,7 +101,7 @@ func startFakeServer(t testing.TB, mangle func(n uint64) int) *fakeServer {
 
 // close stops the server and waits for its goroutines; httptest does not
 // track hijacked connections, so the server closes them itself.
-func (f *fakeServer) close() {
+func (f *Fake) close() {
 	close(f.done)
 	f.srv.Close()
 	f.mu.Lock()
@@ -111,7 +113,7 @@ func (f *fakeServer) close() {
 	f.handlers.Wait()
 }
 
-func (f *fakeServer) serve(ws *websocket.Conn) {
+func (f *Fake) serve(ws *websocket.Conn) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -163,7 +165,7 @@ func (f *fakeServer) serve(ws *websocket.Conn) {
 		room.mu.Unlock()
 	}()
 
-	if f.stall {
+	if f.Stall {
 		<-f.done
 		return
 	}
@@ -188,7 +190,7 @@ func (f *fakeServer) serve(ws *websocket.Conn) {
 
 // metrics serves the process metrics the generator reads, for this
 // process: the fake server runs inside the test.
-func (f *fakeServer) metrics(w http.ResponseWriter) {
+func (f *Fake) metrics(w http.ResponseWriter) {
 	s, err := procstat.ReadProcess("/proc", os.Getpid(), procstat.ClockTick())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -198,7 +200,7 @@ func (f *fakeServer) metrics(w http.ResponseWriter) {
 	fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %d\n", s.RSS)
 }
 
-func (f *fakeServer) room(name string) *fakeRoom {
+func (f *Fake) room(name string) *fakeRoom {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.rooms[name]
