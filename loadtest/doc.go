@@ -98,29 +98,37 @@
 // Result.WriteText prints the final table and Result.WriteJSON the JSON
 // form, whose field names are stable.
 //
-// # Capacity and floor
+// # Capacity
 //
-// Run is the core; the other modes are built on it. Capacity runs a
-// configuration with growing numbers of clients (CapacitySteps makes a 1-2-5
-// series) until a run's fan-out p99 exceeds a target or it loses a
-// delivery, and reports the largest count that met the target.
-// The floor server (package ringchat/loadtest/floor) is the least a chat
-// server can do — each message framed once and written to every member,
-// one plain write each, by GOMAXPROCS writer goroutines per room that share
-// the members — so that a run against it shows the floor that the kernel,
-// loopback TCP and the generator impose; cmd/loadtest -floor starts it in a
-// child process so that its CPU and memory are measured apart.
+// Run is the core; Capacity is built on it. It runs a configuration with
+// growing numbers of clients (CapacitySteps makes a 1-2-5 series) until a
+// run's fan-out p99 exceeds a target or it loses a delivery, and reports
+// the largest count that met the target.
 //
-// # make bench
+// # Beside the generator
 //
-// Package ringchat/loadtest/bench (cmd/bench, run by make bench) runs a
-// matrix of these runs, each against a fresh chat server or floor server
-// process, and writes the tables of BENCHMARKS.md.
+// The packages under loadtest/ use the generator; it uses none of them but
+// procstat and two of the internal ones:
 //
-// # make soak
+//   - floor is the floor server, the least a chat server can do — each
+//     message framed once and written to every member, one plain write
+//     each, by GOMAXPROCS writer goroutines per room that share the
+//     members — so that a run against it shows the floor that the kernel,
+//     loopback TCP and the generator impose; cmd/loadtest -floor starts it
+//     in a child process so that its CPU and memory are measured apart.
+//   - bench is make bench (cmd/bench): a matrix of runs, each against a
+//     fresh chat server or floor server process, and the tables of
+//     BENCHMARKS.md.
+//   - soak is make soak (cmd/bench -soak): about 2,000 clients of mixed
+//     behaviour on a chat server, the well-behaved ones checked with this
+//     package's ScanEvent, Sequence and ErrorKind, and BENCHMARKS.md's
+//     reliability tables.
+//   - childproc starts and stops the servers under test as child
+//     processes, for bench and soak.
+//   - procstat reads processes and the machine from /proc and getrusage,
+//     for all three.
 //
-// Package ringchat/loadtest/soak (cmd/bench -soak, run by make soak) sets
-// about 2,000 clients of mixed behaviour on a chat server, the
-// well-behaved ones checked with this package's ScanEvent, Sequence and
-// ErrorKind, and writes BENCHMARKS.md's reliability tables.
+// loadtest/internal holds what they share and no one else needs: promtext
+// (Prometheus text), humanize (figures for people), benchmd (BENCHMARKS.md
+// regions and cells), and the tests' runtest and childproctest.
 package loadtest
