@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // CapacityResult is the outcome of Capacity.
@@ -68,7 +70,7 @@ func Capacity(ctx context.Context, base Config, target time.Duration, steps []in
 		case l.Count == 0:
 			st.Why = "nothing delivered"
 		case l.P99Ms > cr.TargetP99Ms:
-			st.Why = fmt.Sprintf("p99 %s over %s", msDur(l.P99Ms), fmtDur(target))
+			st.Why = fmt.Sprintf("p99 %s over %s", humanize.Ms(l.P99Ms), humanize.Duration(target))
 		default:
 			st.Met = true
 			cr.Clients = n
@@ -114,7 +116,7 @@ func (st CapacityStep) String() string {
 		verdict = "missed: " + st.Why
 	}
 	return fmt.Sprintf("%7d clients  p50 %-8s p99 %-8s max %-8s  %8.0f deliveries/s  %s",
-		st.Clients, msDur(l.P50Ms), msDur(l.P99Ms), msDur(l.MaxMs), st.Result.Messages.DeliveriesPerSec, verdict)
+		st.Clients, humanize.Ms(l.P50Ms), humanize.Ms(l.P99Ms), humanize.Ms(l.MaxMs), st.Result.Messages.DeliveriesPerSec, verdict)
 }
 
 // WriteJSON writes cr as indented JSON.
@@ -127,7 +129,7 @@ func (cr *CapacityResult) WriteJSON(w io.Writer) error {
 // WriteText writes the search as a table.
 func (cr *CapacityResult) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "capacity search, fan-out p99 target %s\n", msDur(cr.TargetP99Ms))
+	fmt.Fprintf(&b, "capacity search, fan-out p99 target %s\n", humanize.Ms(cr.TargetP99Ms))
 	for _, st := range cr.Steps {
 		fmt.Fprintln(&b, st)
 	}

@@ -1,4 +1,4 @@
-package loadtest
+package loadtest_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"ringchat/loadtest"
+	"ringchat/loadtest/internal/runtest"
 )
 
 func TestCapacitySteps(t *testing.T) {
@@ -18,7 +21,7 @@ func TestCapacitySteps(t *testing.T) {
 		{1, 10, []int{1, 2, 5, 10}},
 		{7, 7, []int{7}},
 	} {
-		if got := CapacitySteps(tc.start, tc.limit); !slices.Equal(got, tc.want) {
+		if got := loadtest.CapacitySteps(tc.start, tc.limit); !slices.Equal(got, tc.want) {
 			t.Errorf("CapacitySteps(%d, %d) = %v, want %v", tc.start, tc.limit, got, tc.want)
 		}
 	}
@@ -26,10 +29,10 @@ func TestCapacitySteps(t *testing.T) {
 
 func TestCapacity(t *testing.T) {
 	t.Parallel()
-	base := quickConfig(startFakeServer(t, nil).URL)
+	base := runtest.QuickConfig(runtest.StartFake(t, nil).URL)
 	base.Duration = 500 * time.Millisecond
 	var seen []int
-	cr, err := Capacity(context.Background(), base, time.Minute, []int{5, 20}, func(st CapacityStep) { seen = append(seen, st.Clients) })
+	cr, err := loadtest.Capacity(context.Background(), base, time.Minute, []int{5, 20}, func(st loadtest.CapacityStep) { seen = append(seen, st.Clients) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +44,14 @@ func TestCapacity(t *testing.T) {
 	}
 
 	// A lossy server meets no target.
-	base.URL = startFakeServer(t, func(n uint64) int { return int(n % 2) }).URL
+	base.URL = runtest.StartFake(t, func(n uint64) int { return int(n % 2) }).URL
 	base.Drain = 200 * time.Millisecond
-	cr, err = Capacity(context.Background(), base, time.Minute, []int{5, 20}, nil)
+	cr, err = loadtest.Capacity(context.Background(), base, time.Minute, []int{5, 20}, nil)
 	if err != nil || cr.Clients != 0 || !cr.LimitFound || len(cr.Steps) != 1 || cr.Steps[0].Met {
 		t.Errorf("lossy: capacity %d, %d steps, err %v", cr.Clients, len(cr.Steps), err)
 	}
 
-	if _, err := Capacity(context.Background(), base, time.Second, []int{5, 5}, nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := loadtest.Capacity(context.Background(), base, time.Second, []int{5, 5}, nil); !errors.Is(err, loadtest.ErrInvalidConfig) {
 		t.Errorf("steps not increasing: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func maxBackoff(retries int) time.Duration {
 func (r *runner) dial(ctx context.Context, i int) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	raw, err := r.dialer.DialContext(ctx, "tcp", r.tgt.hostPort)
+	raw, err := r.dialer.DialContext(ctx, "tcp", r.tgt.HostPort)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +93,8 @@ func (r *runner) dial(ctx context.Context, i int) (*client, error) {
 
 func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, error) {
 	conn := raw
-	if r.tgt.u.Scheme == "wss" {
-		tc := tls.Client(raw, &tls.Config{ServerName: r.tgt.u.Hostname()})
+	if r.tgt.URL.Scheme == "wss" {
+		tc := tls.Client(raw, &tls.Config{ServerName: r.tgt.URL.Hostname()})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	room := i % r.cfg.Rooms
 	cfg := &websocket.Config{
 		Location: r.tgt.clientURL(clientName(i), roomName(room)),
-		Origin:   r.tgt.origin,
+		Origin:   r.tgt.Origin,
 		Version:  websocket.ProtocolVersionHybi13,
 	}
 	ws, err := websocket.NewClient(cfg, conn)
@@ -115,14 +115,14 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	if err := websocket.Message.Receive(ws, &frame); err != nil {
 		return nil, fmt.Errorf("waiting for welcome: %w", err)
 	}
-	ev, err := scanEvent(frame)
+	ev, err := ScanEvent(frame)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("first frame: %w", err)
-	case string(ev.typ) == "error":
-		return nil, fmt.Errorf("server error instead of welcome: %q", ev.text)
-	case string(ev.typ) != "welcome":
-		return nil, fmt.Errorf("first frame is %q, want welcome", ev.typ)
+	case string(ev.Type) == "error":
+		return nil, fmt.Errorf("server error instead of welcome: %q", ev.Text)
+	case string(ev.Type) != "welcome":
+		return nil, fmt.Errorf("first frame is %q, want welcome", ev.Type)
 	}
 	return &client{
 		idx:    i,
@@ -131,7 +131,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 		raw:    conn,
 		sh:     &r.shards[i%len(r.shards)],
 		tr:     newTracker(room, r.cfg.Rooms, r.cfg.Senders),
-		lastID: ev.id,
+		lastID: ev.ID,
 	}, nil
 }
 
@@ -148,31 +148,31 @@ func (r *runner) read(c *client) {
 			if !r.closing.Load() {
 				c.dead.Store(true)
 				r.dropped.Add(1)
-				r.dropErrors.add(errorKind(err))
+				r.dropErrors.add(ErrorKind(err))
 			}
 			return
 		}
-		r.handle(c, frame, r.clock.now())
+		r.handle(c, frame, r.clock.Now())
 	}
 }
 
 // handle accounts for one frame received by c at now (clock nanoseconds).
 func (r *runner) handle(c *client, frame []byte, now int64) {
-	ev, err := scanEvent(frame)
+	ev, err := ScanEvent(frame)
 	if err != nil {
 		r.malformed.Add(1)
 		return
 	}
-	typ := string(ev.typ) // no allocation: only compared
+	typ := string(ev.Type) // no allocation: only compared
 	switch typ {
 	case "message", "me", "join", "leave", "nick":
-		if ev.id != 0 {
-			c.checkID(r, ev.id)
+		if ev.ID != 0 {
+			c.checkID(r, ev.ID)
 		}
 	}
 	switch typ {
 	case "message":
-		st, ours, ok := parseText(ev.text, r.runID)
+		st, ours, ok := parseText(ev.Text, r.runID)
 		switch {
 		case !ours:
 			r.foreign.Add(1)
@@ -186,29 +186,29 @@ func (r *runner) handle(c *client, frame []byte, now int64) {
 		}
 		d := c.tr.receive(st.sender, st.seq)
 		sh := c.sh
-		if d.delivered != 0 {
+		if d.Delivered != 0 {
 			sh.delivered.Add(1)
 			sh.latency.Record(time.Duration(now - st.nanos))
 		}
-		if d.duplicated != 0 {
+		if d.Duplicated != 0 {
 			sh.duplicated.Add(1)
 		}
-		if d.outOfOrder != 0 {
+		if d.OutOfOrder != 0 {
 			sh.outOfOrder.Add(1)
 		}
-		if d.unverified != 0 {
+		if d.Unverified != 0 {
 			sh.unverified.Add(1)
 		}
-		if d.holes != 0 {
-			sh.holes.Add(d.holes)
+		if d.Holes != 0 {
+			sh.holes.Add(d.Holes)
 		}
 	case "gap":
 		r.gaps.Add(1)
-		r.gapMissed.Add(uint64(ev.missed))
+		r.gapMissed.Add(uint64(ev.Missed))
 		c.excuseGap = true
 	case "error":
 		r.serverErrors.Add(1)
-		r.serverErrorText.add(string(ev.text))
+		r.serverErrorText.add(string(ev.Text))
 	}
 }
 
@@ -228,9 +228,10 @@ func (c *client) checkID(r *runner, id uint64) {
 	c.lastID = max(c.lastID, id)
 }
 
-// errorKind names an error without the parts that differ between
-// connections, such as ephemeral port numbers, so that errors can be tallied.
-func errorKind(err error) string {
+// ErrorKind names an error without the parts that differ between
+// connections, such as ephemeral port numbers, so that errors can be
+// tallied. The soak tallies its clients' errors with it too.
+func ErrorKind(err error) string {
 	msg := err.Error()
 	var op *net.OpError
 	if errors.As(err, &op) {

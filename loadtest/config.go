@@ -69,7 +69,7 @@ type Config struct {
 
 	// drainDone, when set (by tests), replaces the drain's test for "all
 	// expected deliveries have arrived".
-	drainDone func(d deliveryCounts, sent, expected uint64) bool
+	drainDone func(d DeliveryCounts, sent, expected uint64) bool
 }
 
 // DefaultConfig returns the configuration of a small, quick run against a
@@ -105,7 +105,7 @@ func invalid(format string, args ...any) error {
 // Validate reports the first problem with c, as an error wrapping
 // ErrInvalidConfig, or nil.
 func (c *Config) Validate() error {
-	if _, err := c.target(); err != nil {
+	if _, err := c.Endpoint(); err != nil {
 		return err
 	}
 	switch {
@@ -137,24 +137,28 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("server-metrics must be an http:// or https:// URL, not %q", c.ServerMetrics)
 		}
-		if !c.AllowRemote && !isLoopbackHost(u.Hostname()) {
+		if !c.AllowRemote && !IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("loadtest: %w: server-metrics %s: %w", ErrInvalidConfig, u.Host, ErrRemoteTarget)
 		}
 	}
 	return nil
 }
 
-// target is the parsed URL.
-type target struct {
-	u        *url.URL // without query parameters of ours
-	hostPort string   // for net.Dial
-	origin   *url.URL
+// Endpoint is a chat endpoint URL, parsed and checked, as clients dial it.
+type Endpoint struct {
+	URL      *url.URL // without query parameters of ours; path "/" at least
+	HostPort string   // for net.Dial: the port is 80 or 443 when URL has none
+	Origin   *url.URL // http or https on URL's host, for the Origin header
 }
 
-func (c *Config) target() (target, error) {
+// Endpoint parses and checks c.URL as Validate does: a ws:// or wss:// URL
+// with a host and a valid port, on a loopback address unless AllowRemote
+// is set. The error wraps ErrInvalidConfig (and ErrRemoteTarget for a
+// remote host).
+func (c *Config) Endpoint() (Endpoint, error) {
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return target{}, invalid("url %q: %v", c.URL, err)
+		return Endpoint{}, invalid("url %q: %v", c.URL, err)
 	}
 	var port, origin string
 	switch u.Scheme {
@@ -163,36 +167,36 @@ func (c *Config) target() (target, error) {
 	case "wss":
 		port, origin = "443", "https"
 	default:
-		return target{}, invalid("url %q: scheme must be ws or wss", c.URL)
+		return Endpoint{}, invalid("url %q: scheme must be ws or wss", c.URL)
 	}
 	host := u.Hostname()
 	if host == "" {
-		return target{}, invalid("url %q has no host", c.URL)
+		return Endpoint{}, invalid("url %q has no host", c.URL)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return target{}, invalid("url %q: bad port %q", c.URL, p)
+			return Endpoint{}, invalid("url %q: bad port %q", c.URL, p)
 		}
 		port = p
 	}
-	if !c.AllowRemote && !isLoopbackHost(host) {
-		return target{}, fmt.Errorf("loadtest: %w: url host %s: %w", ErrInvalidConfig, host, ErrRemoteTarget)
+	if !c.AllowRemote && !IsLoopbackHost(host) {
+		return Endpoint{}, fmt.Errorf("loadtest: %w: url host %s: %w", ErrInvalidConfig, host, ErrRemoteTarget)
 	}
 	if u.Path == "" {
 		u.Path = "/"
 	}
 	u.Fragment = ""
-	return target{
-		u:        u,
-		hostPort: net.JoinHostPort(host, port),
-		origin:   &url.URL{Scheme: origin, Host: u.Host},
+	return Endpoint{
+		URL:      u,
+		HostPort: net.JoinHostPort(host, port),
+		Origin:   &url.URL{Scheme: origin, Host: u.Host},
 	}, nil
 }
 
-// isLoopbackHost reports whether host is "localhost" or a literal address in
+// IsLoopbackHost reports whether host is "localhost" or a literal address in
 // 127.0.0.0/8 or ::1. Other names are not resolved: a name that resolves to
 // loopback today may not tomorrow.
-func isLoopbackHost(host string) bool {
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -201,8 +205,8 @@ func isLoopbackHost(host string) bool {
 }
 
 // clientURL returns the URL client i connects to.
-func (t target) clientURL(name, room string) *url.URL {
-	u := *t.u
+func (t Endpoint) clientURL(name, room string) *url.URL {
+	u := *t.URL
 	q := u.Query()
 	q.Set("name", name)
 	q.Set("room", room)

@@ -70,7 +70,7 @@ func TestValidate(t *testing.T) {
 func TestClientURL(t *testing.T) {
 	c := DefaultConfig()
 	c.URL = "ws://127.0.0.1:8080/ws?token=abc"
-	tgt, err := c.target()
+	tgt, err := c.Endpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,11 @@ func TestClientURL(t *testing.T) {
 	if got, want := u.String(), "ws://127.0.0.1:8080/ws?name=lt-3&room=loadtest-1&token=abc"; got != want {
 		t.Errorf("client URL %s, want %s", got, want)
 	}
-	if tgt.hostPort != "127.0.0.1:8080" || tgt.origin.String() != "http://127.0.0.1:8080" {
-		t.Errorf("host %s origin %s", tgt.hostPort, tgt.origin)
+	if tgt.HostPort != "127.0.0.1:8080" || tgt.Origin.String() != "http://127.0.0.1:8080" {
+		t.Errorf("host %s origin %s", tgt.HostPort, tgt.Origin)
 	}
 	c.URL = "wss://[::1]"
-	if tgt, _ = c.target(); tgt.hostPort != "[::1]:443" || tgt.u.Path != "/" {
-		t.Errorf("host %s path %q", tgt.hostPort, tgt.u.Path)
+	if tgt, _ = c.Endpoint(); tgt.HostPort != "[::1]:443" || tgt.URL.Path != "/" {
+		t.Errorf("host %s path %q", tgt.HostPort, tgt.URL.Path)
 	}
 }

@@ -35,7 +35,7 @@
 //
 // Run refuses URLs whose host is not "localhost" or a loopback address
 // unless AllowRemote is set, and raises RLIMIT_NOFILE to its hard limit
-// (RaiseFileLimit).
+// (procstat.RaiseFileLimit).
 //
 // # What every receiver checks
 //
@@ -43,7 +43,7 @@
 // 'x' to Size bytes: the run's random id, the sender's index, its sequence
 // number from 0, and the send time. Every client receives: for each sender
 // of its room it keeps the next expected sequence number and a 64-bit
-// window of the latest ones (seqState, 16 bytes), so its memory is fixed
+// window of the latest ones (Sequence, 16 bytes), so its memory is fixed
 // whatever the length of the run. From that come, over all receivers:
 //
 //   - Expected: for each message sent, the members its room had when
@@ -61,7 +61,7 @@
 //     consecutive for every member, seen to jump (other than after a gap)
 //     or go back.
 //
-// The receive path parses JSON with a small scanner (scanEvent) that does
+// The receive path parses JSON with a small scanner (ScanEvent) that does
 // not allocate for the plain ASCII texts the generator sends, and falls
 // back to encoding/json for strings with escapes, so it is exact.
 //
@@ -98,47 +98,37 @@
 // Result.WriteText prints the final table and Result.WriteJSON the JSON
 // form, whose field names are stable.
 //
-// # Capacity and floor
+// # Capacity
 //
-// Run is the core; the other modes are built on it. Capacity runs a
-// configuration with growing numbers of clients (CapacitySteps makes a 1-2-5
-// series) until a run's fan-out p99 exceeds a target or it loses a
-// delivery, and reports the largest count that met the target.
-// FloorServer is the least a chat server can do — each message framed
-// once and written to every member, one plain write each, by GOMAXPROCS
-// writer goroutines per room that share the members — so that a run against
-// it shows the floor that the kernel, loopback TCP and the generator
-// impose; cmd/loadtest -floor starts it in a child process so that its CPU
-// and memory are measured apart.
+// Run is the core; Capacity is built on it. It runs a configuration with
+// growing numbers of clients (CapacitySteps makes a 1-2-5 series) until a
+// run's fan-out p99 exceeds a target or it loses a delivery, and reports
+// the largest count that met the target.
 //
-// # make bench
+// # Beside the generator
 //
-// RunBench (cmd/bench, run by make bench) runs a matrix of rows
-// (DefaultBenchRows), each against a fresh server process that
-// StartProcess starts on a free loopback port and Process.Stop ends with
-// SIGTERM: the chat server, or the floor server at the same load right
-// after it, so that their ratios compare like with like. Then RunGoBench
-// runs go test -bench over wsproto and chat, one package at a time, and
-// ParseGoBench takes the median of every figure. The whole run keeps to
-// BenchConfig.Budget. BenchReport.Regions renders the tables and
-// WriteBenchmarks puts them into the marked regions of BENCHMARKS.md
-// (RewriteRegions), leaving the prose around them alone. The idle region
-// sets the RSS per idle connection of the largest rows beside the issue's
-// target (IdleTargetBytes).
+// The packages under loadtest/ use the generator; it uses none of them but
+// procstat and two of the internal ones:
 //
-// # make soak
+//   - floor is the floor server, the least a chat server can do — each
+//     message framed once and written to every member, one plain write
+//     each, by GOMAXPROCS writer goroutines per room that share the
+//     members — so that a run against it shows the floor that the kernel,
+//     loopback TCP and the generator impose; cmd/loadtest -floor starts it
+//     in a child process so that its CPU and memory are measured apart.
+//   - bench is make bench (cmd/bench): a matrix of runs, each against a
+//     fresh chat server or floor server process, and the tables of
+//     BENCHMARKS.md.
+//   - soak is make soak (cmd/bench -soak): about 2,000 clients of mixed
+//     behaviour on a chat server, the well-behaved ones checked with this
+//     package's ScanEvent, Sequence and ErrorKind, and BENCHMARKS.md's
+//     reliability tables.
+//   - childproc starts and stops the servers under test as child
+//     processes, for bench and soak.
+//   - procstat reads processes and the machine from /proc and getrusage,
+//     for all three.
 //
-// Soak sets about 2,000 clients of seven behaviours on a running server —
-// observers, chatters, slow readers, vanishers, garbage senders, reconnect
-// storms and flooders; see Soak for what each does and expects — and
-// checks that the observers receive every event exactly once, in order,
-// with bounded latency, that every hostile client gets the close code or
-// HTTP status RFC 6455 and CONTRACT.md name, and that, once the clients
-// have gone, the server's goroutines and heap (read from its /metrics) are
-// back near their baseline. The hostile clients speak WebSocket on raw TCP
-// (soakwire.go), since x/net can neither break the protocol nor report a
-// close code. RunSoak (cmd/bench -soak, run by make soak) starts a fresh
-// server for it and stops it, all within a budget, and WriteSoak puts the
-// reliability tables into BENCHMARKS.md's soak region. TestSoak runs the
-// same soak for 8 s against the chat server in the test process.
+// loadtest/internal holds what they share and no one else needs: promtext
+// (Prometheus text), humanize (figures for people), benchmd (BENCHMARKS.md
+// regions and cells), and the tests' runtest and childproctest.
 package loadtest

@@ -6,25 +6,25 @@ import (
 	"strconv"
 )
 
-// event is what the generator needs from one server frame. The byte slices
+// Event is what the generator needs from one server frame. The byte slices
 // alias the frame unless a string had to be decoded.
-type event struct {
-	typ    []byte
-	text   []byte
-	id     uint64 // room event id; 0 when absent
-	missed int64  // gap: events the server says were lost
+type Event struct {
+	Type   []byte
+	Text   []byte
+	ID     uint64 // room event id; 0 when absent
+	Missed int64  // gap: events the server says were lost
 }
 
 var errMalformed = errors.New("loadtest: malformed JSON event")
 
-// scanEvent extracts type, text, id and missed from a JSON object without a
+// ScanEvent extracts type, text, id and missed from a JSON object without a
 // general-purpose decoder: one pass over the bytes, no allocation for the
 // plain-ASCII strings the generator sends. Strings with escapes or non-ASCII
 // bytes are decoded by encoding/json, so the result is exact in every case.
 // Nested values are skipped; when a key repeats, the last one wins, as with
 // encoding/json.
-func scanEvent(b []byte) (event, error) {
-	var ev event
+func ScanEvent(b []byte) (Event, error) {
+	var ev Event
 	s := jsonScanner{b: b}
 	s.ws()
 	if !s.eat('{') {
@@ -48,9 +48,9 @@ func scanEvent(b []byte) (event, error) {
 		var field *[]byte
 		switch string(key) { // no allocation: the compiler special-cases this
 		case "type":
-			field = &ev.typ
+			field = &ev.Type
 		case "text":
-			field = &ev.text
+			field = &ev.Text
 		}
 		switch {
 		case field != nil && s.peek() == '"':
@@ -69,9 +69,9 @@ func scanEvent(b []byte) (event, error) {
 				n = 0 // not a count: treat as absent
 			}
 			if string(key) == "id" {
-				ev.id = uint64(n)
+				ev.ID = uint64(n)
 			} else {
-				ev.missed = n
+				ev.Missed = n
 			}
 		default:
 			if field != nil {

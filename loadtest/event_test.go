@@ -38,16 +38,16 @@ func TestScanEvent(t *testing.T) {
 		{name: "empty", in: ``, bad: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := scanEvent([]byte(tc.in))
+			ev, err := ScanEvent([]byte(tc.in))
 			if (err != nil) != tc.bad {
 				t.Fatalf("error %v, want bad=%v", err, tc.bad)
 			}
 			if tc.bad {
 				return
 			}
-			if string(ev.typ) != tc.typ || string(ev.text) != tc.text || ev.id != tc.id || ev.missed != tc.missed {
+			if string(ev.Type) != tc.typ || string(ev.Text) != tc.text || ev.ID != tc.id || ev.Missed != tc.missed {
 				t.Errorf("got type %q text %q id %d missed %d; want %q %q %d %d",
-					ev.typ, ev.text, ev.id, ev.missed, tc.typ, tc.text, tc.id, tc.missed)
+					ev.Type, ev.Text, ev.ID, ev.Missed, tc.typ, tc.text, tc.id, tc.missed)
 			}
 		})
 	}
@@ -55,12 +55,12 @@ func TestScanEvent(t *testing.T) {
 
 func TestScanEventAllocs(t *testing.T) {
 	frame := []byte(`{"type":"message","id":123456,"room":"loadtest-0","from":"lt-3","text":"lt 0a1b2c3d 3 99 1700000000000000000 xxxxxxxx","time":"2024-01-01T00:00:00.000Z"}`)
-	if n := testing.AllocsPerRun(100, func() { scanEvent(frame) }); n != 0 {
-		t.Errorf("scanEvent allocates %v times per plain message", n)
+	if n := testing.AllocsPerRun(100, func() { ScanEvent(frame) }); n != 0 {
+		t.Errorf("ScanEvent allocates %v times per plain message", n)
 	}
 }
 
-// FuzzScanEvent checks scanEvent against encoding/json on every valid JSON
+// FuzzScanEvent checks ScanEvent against encoding/json on every valid JSON
 // object: the same type and text, including escapes and invalid UTF-8.
 func FuzzScanEvent(f *testing.F) {
 	for _, s := range []string{
@@ -73,18 +73,18 @@ func FuzzScanEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := scanEvent(b)
+		ev, err := ScanEvent(b)
 		var m map[string]json.RawMessage
 		if json.Unmarshal(b, &m) != nil || m == nil {
-			return // scanEvent may accept some invalid JSON; it need not
+			return // ScanEvent may accept some invalid JSON; it need not
 		}
 		if err != nil {
-			t.Fatalf("scanEvent(%q) failed on a valid object: %v", b, err)
+			t.Fatalf("ScanEvent(%q) failed on a valid object: %v", b, err)
 		}
 		for _, c := range []struct {
 			key string
 			got []byte
-		}{{"type", ev.typ}, {"text", ev.text}} {
+		}{{"type", ev.Type}, {"text", ev.Text}} {
 			var want string
 			raw, ok := m[c.key]
 			if ok && json.Unmarshal(raw, &want) != nil {

@@ -11,8 +11,5 @@ import (
 // server or their connections outlive the tests: every Run must clean up
 // after itself.
 func TestMain(m *testing.M) {
-	if h := os.Getenv(helperEnv); h != "" {
-		os.Exit(runHelper(h, os.Args[1:])) // a child process of a test
-	}
 	os.Exit(leakcheck.Main(m))
 }

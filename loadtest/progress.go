@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ringchat/loadtest/internal/humanize"
+	"ringchat/loadtest/procstat"
 )
 
 // Progress is a snapshot of a running load test, passed to
@@ -45,7 +48,7 @@ func (p Progress) String() string {
 		count(float64(p.Sent)), count(p.SendRate),
 		count(float64(p.Delivered)), count(p.DeliveryRate), count(float64(p.Lost)))
 	if p.P99 > 0 {
-		fmt.Fprintf(&b, "  p99 %s", fmtDur(p.P99))
+		fmt.Fprintf(&b, "  p99 %s", humanize.Duration(p.P99))
 	} else {
 		b.WriteString("  p99 -")
 	}
@@ -80,7 +83,7 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	cur, prev, iv := new(Histogram), new(Histogram), new(Histogram)
-	at, gen := time.Now(), selfCPU()
+	at, gen := time.Now(), procstat.SelfCPU()
 	var sent, delivered uint64
 	for {
 		phase := Phase(r.phase.Load())
@@ -99,7 +102,7 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 			}
 			continue
 		}
-		now, nowGen := time.Now(), selfCPU()
+		now, nowGen := time.Now(), procstat.SelfCPU()
 		secs := now.Sub(at).Seconds()
 		cur.Reset()
 		for i := range r.shards {
@@ -117,8 +120,8 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 			Failed:       int(r.connectFailed.Load()),
 			Dropped:      int(r.dropped.Load()),
 			Sent:         r.sent.Load(),
-			Delivered:    tot.delivered,
-			Lost:         uint64(max(tot.holes, 0)),
+			Delivered:    tot.Delivered,
+			Lost:         uint64(max(tot.Holes, 0)),
 			P99:          iv.Percentile(99),
 			GeneratorCPU: (nowGen - gen).Seconds() / max(secs, 1e-3),
 		}
@@ -146,27 +149,4 @@ func count(v float64) string {
 		return fmt.Sprintf("%.2fM", v/1e6)
 	}
 	return fmt.Sprintf("%.2fG", v/1e9)
-}
-
-// fmtDur formats a latency with about three significant digits.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return fmt.Sprintf("%dns", d)
-	case d < time.Millisecond:
-		return sig3(float64(d)/1e3) + "µs"
-	case d < time.Second:
-		return sig3(float64(d)/1e6) + "ms"
-	}
-	return sig3(d.Seconds()) + "s"
-}
-
-func sig3(v float64) string {
-	switch {
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	case v < 100:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

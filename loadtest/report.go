@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
+
+	"ringchat/loadtest/internal/humanize"
 )
 
 // addWarnings explains, in res.Warnings, what makes the figures doubtful.
@@ -113,7 +114,7 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	if c.Senders > 0 {
 		p("messages      sent %d in %.1fs (%.1f/s, target %g/s), send lag p99 %s\n",
-			m.Sent, m.SendS, m.AchievedRate, m.TargetRate, msDur(m.SendLag.P99Ms))
+			m.Sent, m.SendS, m.AchievedRate, m.TargetRate, humanize.Ms(m.SendLag.P99Ms))
 		p("deliveries    expected %d  delivered %d  lost %d (%.3f%%)\n", m.Expected, m.Delivered, m.Lost, 100*m.LossRatio)
 		p("              duplicated %d  out of order %d  gaps %d  server errors %d\n", m.Duplicated, m.OutOfOrder, m.Gaps, m.ServerErrors)
 		p("  throughput  %.0f deliveries/s while sending, drain %.2fs\n", m.DeliveriesPerSec, m.DrainS)
@@ -122,11 +123,11 @@ func (res *Result) WriteText(w io.Writer) error {
 	if s := res.Server; s != nil {
 		p("server        %s: cpu %.2fs (%.2f cores while sending, %.2f µs/delivery)\n", s.Source, s.CPUS, s.CPUCoresSend, s.CPUPerDeliveryUs)
 		p("              rss %s before, %s connected, peak %s, %s per connection\n",
-			bytesStr(float64(s.RSSBeforeBytes)), bytesStr(float64(s.RSSConnectedBytes)), bytesStr(float64(s.PeakRSSBytes)), bytesStr(s.RSSPerConnBytes))
+			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
 	}
 	g := res.Generator
 	p("generator     cpu %.2fs (%.2f of %d cores while sending, %.2f µs/delivery), max rss %s; machine %.0f%% busy\n",
-		g.CPUS, g.CPUCoresSend, g.Cores, g.CPUPerDeliveryUs, bytesStr(float64(g.MaxRSSBytes)), 100*g.MachineBusySend)
+		g.CPUS, g.CPUCoresSend, g.Cores, g.CPUPerDeliveryUs, humanize.Bytes(float64(g.MaxRSSBytes)), 100*g.MachineBusySend)
 	for _, warn := range res.Warnings {
 		p("WARNING: %s\n", warn)
 	}
@@ -139,19 +140,5 @@ func latencyLine(l Latency) string {
 		return "no samples"
 	}
 	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d samples)",
-		msDur(l.P50Ms), msDur(l.P90Ms), msDur(l.P99Ms), msDur(l.P999Ms), msDur(l.MaxMs), l.Count)
-}
-
-func msDur(ms float64) string { return fmtDur(time.Duration(ms * 1e6)) }
-
-func bytesStr(v float64) string {
-	switch {
-	case v < 1<<10:
-		return fmt.Sprintf("%.0f B", v)
-	case v < 1<<20:
-		return fmt.Sprintf("%.1f KiB", v/(1<<10))
-	case v < 1<<30:
-		return fmt.Sprintf("%.1f MiB", v/(1<<20))
-	}
-	return fmt.Sprintf("%.2f GiB", v/(1<<30))
+		humanize.Ms(l.P50Ms), humanize.Ms(l.P90Ms), humanize.Ms(l.P99Ms), humanize.Ms(l.P999Ms), humanize.Ms(l.MaxMs), l.Count)
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 // Result is what a run measured. Its JSON form (see WriteJSON) is meant for
@@ -214,10 +216,10 @@ func (r *runner) result() Result {
 		TargetRate:       c.Rate,
 		SendLag:          NewLatency(&r.sendLag),
 		Expected:         r.expected(),
-		Delivered:        tot.delivered,
-		Duplicated:       tot.duplicated,
-		OutOfOrder:       tot.outOfOrder,
-		Unverified:       tot.unverified,
+		Delivered:        tot.Delivered,
+		Duplicated:       tot.Duplicated,
+		OutOfOrder:       tot.OutOfOrder,
+		Unverified:       tot.Unverified,
 		Gaps:             r.gaps.Load(),
 		GapMissed:        r.gapMissed.Load(),
 		ServerErrors:     r.serverErrors.Load(),
@@ -251,7 +253,7 @@ func (r *runner) result() Result {
 	}
 	res.Messages = m
 
-	g := GeneratorStats{Cores: min(runtime.GOMAXPROCS(0), runtime.NumCPU()), MachineCPUs: machineCPUs()}
+	g := GeneratorStats{Cores: min(runtime.GOMAXPROCS(0), runtime.NumCPU()), MachineCPUs: procstat.MachineCPUs()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		g.MaxRSSBytes = uint64(ru.Maxrss) * 1024
@@ -277,19 +279,19 @@ func (r *runner) result() Result {
 			}
 		}
 		if r.markStart.srvErr == nil && r.markConnected.srvErr == nil {
-			sv.RSSBeforeBytes = r.markStart.srv.rss
-			sv.RSSConnectedBytes = r.markConnected.srv.rss
+			sv.RSSBeforeBytes = r.markStart.srv.RSS
+			sv.RSSConnectedBytes = r.markConnected.srv.RSS
 			if n := res.Connections.Connected; n > 0 && sv.RSSConnectedBytes > sv.RSSBeforeBytes {
 				sv.RSSPerConnBytes = float64(sv.RSSConnectedBytes-sv.RSSBeforeBytes) / float64(n)
 			}
 		}
 		if m.SendS > 0 && s0.srvErr == nil && s1.srvErr == nil && end.srvErr == nil {
-			sv.CPUS = (end.srv.cpu - s0.srv.cpu).Seconds()
-			sv.CPUCoresSend = (s1.srv.cpu - s0.srv.cpu).Seconds() / m.SendS
+			sv.CPUS = (end.srv.CPU - s0.srv.CPU).Seconds()
+			sv.CPUCoresSend = (s1.srv.CPU - s0.srv.CPU).Seconds() / m.SendS
 			if m.Delivered > 0 {
 				sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
 			}
-			sv.HWMBytes = end.srv.hwm
+			sv.HWMBytes = end.srv.HWM
 		}
 		res.Server = sv
 	}

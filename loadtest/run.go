@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ringchat/loadtest/procstat"
 )
 
 // Phase is the stage a run is in.
@@ -63,8 +65,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	tgt, _ := cfg.target()
-	limit, err := RaiseFileLimit()
+	tgt, _ := cfg.Endpoint()
+	limit, err := procstat.RaiseFileLimit()
 	if err == nil && uint64(cfg.Clients)+64 > limit {
 		return Result{}, invalid("%d clients need more file descriptors than the limit of %d allows", cfg.Clients, limit)
 	}
@@ -123,9 +125,9 @@ func Budget(cfg Config) time.Duration {
 // runner is the state of one Run.
 type runner struct {
 	cfg       Config
-	tgt       target
+	tgt       Endpoint
 	runID     string
-	clock     clock
+	clock     Clock
 	dialer    *net.Dialer
 	shards    []shard
 	probe     serverProbe
@@ -185,26 +187,12 @@ type sender struct {
 	sent atomic.Uint64
 }
 
-// clock reads a monotonic clock in Unix nanoseconds, so that latencies are
-// immune to changes of the wall clock during the run.
-type clock struct {
-	base     time.Time
-	baseNano int64
-}
-
-func newClock() clock {
-	now := time.Now()
-	return clock{base: now, baseNano: now.UnixNano()}
-}
-
-func (c clock) now() int64 { return c.baseNano + int64(time.Since(c.base)) }
-
-func newRunner(cfg Config, tgt target) *runner {
+func newRunner(cfg Config, tgt Endpoint) *runner {
 	return &runner{
 		cfg:      cfg,
 		tgt:      tgt,
 		runID:    fmt.Sprintf("%08x", rand.Uint32()),
-		clock:    newClock(),
+		clock:    NewClock(),
 		dialer:   &net.Dialer{KeepAlive: -1},
 		shards:   make([]shard, 2*runtime.GOMAXPROCS(0)),
 		probe:    newServerProbe(&cfg),
@@ -255,7 +243,7 @@ ramp:
 			if err != nil {
 				if ctx.Err() == nil {
 					r.connectFailed.Add(1)
-					r.connectErrors.add(errorKind(err))
+					r.connectErrors.add(ErrorKind(err))
 				}
 				return
 			}
@@ -286,7 +274,7 @@ func (r *runner) sendAll(ctx context.Context) {
 	}
 	r.markSendStart = r.mark()
 	r.setPhase(PhaseSend)
-	startNano := r.clock.now()
+	startNano := r.clock.Now()
 	endNano := startNano + int64(r.cfg.Duration)
 	sendCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration+sendGrace)
 	defer cancel()
@@ -324,7 +312,7 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 		if due >= end {
 			return
 		}
-		now := r.clock.now()
+		now := r.clock.Now()
 		if wait := due - now; wait > 0 {
 			t.Reset(time.Duration(wait))
 			select {
@@ -332,7 +320,7 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 				return
 			case <-t.C:
 			}
-			now = r.clock.now()
+			now = r.clock.Now()
 		} else if ctx.Err() != nil {
 			return
 		}
@@ -342,7 +330,7 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 				r.sendStalled.Add(1)
 			} else {
 				r.sendErrors.Add(1)
-				r.sendErrText.add(errorKind(err))
+				r.sendErrText.add(ErrorKind(err))
 			}
 			return
 		}
@@ -365,7 +353,7 @@ func (r *runner) expected() uint64 {
 func (r *runner) drain(ctx context.Context) {
 	r.setPhase(PhaseDrain)
 	want, sent := r.expected(), r.sent.Load()
-	done := func() bool { return r.totals().delivered >= want }
+	done := func() bool { return r.totals().Delivered >= want }
 	if r.cfg.drainDone != nil {
 		done = func() bool { return r.cfg.drainDone(r.totals(), sent, want) }
 	}
@@ -406,14 +394,14 @@ func (r *runner) closeAll() {
 }
 
 // totals sums the shards' counters.
-func (r *runner) totals() (d deliveryCounts) {
+func (r *runner) totals() (d DeliveryCounts) {
 	for i := range r.shards {
 		sh := &r.shards[i]
-		d.delivered += sh.delivered.Load()
-		d.duplicated += sh.duplicated.Load()
-		d.outOfOrder += sh.outOfOrder.Load()
-		d.unverified += sh.unverified.Load()
-		d.holes += sh.holes.Load()
+		d.Delivered += sh.delivered.Load()
+		d.Duplicated += sh.duplicated.Load()
+		d.OutOfOrder += sh.outOfOrder.Load()
+		d.Unverified += sh.unverified.Load()
+		d.Holes += sh.holes.Load()
 	}
 	return d
 }
@@ -425,7 +413,7 @@ type mark struct {
 	busy      uint64        // machine CPU ticks, busy
 	total     uint64        // machine CPU ticks, all
 	machineOK bool
-	srv       procSample
+	srv       procstat.Sample
 	srvErr    error
 	delivered uint64
 }
@@ -437,15 +425,15 @@ func (r *runner) mark() mark {
 		m.srv, m.srvErr = r.probe.sample(context.Background())
 		r.notePeak(m.srv, m.srvErr)
 	}
-	m.at, m.gen, m.delivered = time.Now(), selfCPU(), r.totals().delivered
-	m.busy, m.total, m.machineOK = machineCPU()
+	m.at, m.gen, m.delivered = time.Now(), procstat.SelfCPU(), r.totals().Delivered
+	m.busy, m.total, m.machineOK = procstat.MachineCPU()
 	return m
 }
 
-func (r *runner) notePeak(s procSample, err error) {
+func (r *runner) notePeak(s procstat.Sample, err error) {
 	for err == nil {
 		p := r.peakRSS.Load()
-		if s.rss <= p || r.peakRSS.CompareAndSwap(p, s.rss) {
+		if s.RSS <= p || r.peakRSS.CompareAndSwap(p, s.RSS) {
 			return
 		}
 	}

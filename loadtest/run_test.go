@@ -1,4 +1,4 @@
-package loadtest
+package loadtest_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"ringchat/chat"
 	"ringchat/internal/chattest"
+	"ringchat/loadtest"
+	"ringchat/loadtest/internal/runtest"
 )
 
 // A server under test: each start function returns the ws:// URL of a fresh
@@ -22,7 +24,7 @@ var servers = []struct {
 	name  string
 	start func(t testing.TB) string
 }{
-	{"fake", func(t testing.TB) string { return startFakeServer(t, nil).URL }},
+	{"fake", func(t testing.TB) string { return runtest.StartFake(t, nil).URL }},
 	{"chat", startChatServer},
 }
 
@@ -32,83 +34,23 @@ func startChatServer(t testing.TB) string {
 	return chattest.Start(t, nil, chat.Options{}).URL()
 }
 
-// quickConfig is a run of about a second: 50 clients, 10 senders.
-func quickConfig(url string) Config {
-	cfg := DefaultConfig()
-	cfg.URL = url
-	cfg.Clients = 50
-	cfg.Senders = 10
-	cfg.Rate = 200
-	cfg.Duration = time.Second
-	cfg.Ramp = 2000
-	cfg.Drain = 30 * time.Second // ends as soon as everything has arrived
-	// Generous, for a machine busy with other work.
-	cfg.ConnectTimeout = 20 * time.Second
-	return cfg
-}
-
-func runOrFail(t *testing.T, cfg Config) Result {
-	t.Helper()
-	res, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	t.Logf("%+v", res.Messages)
-	return res
-}
-
-// checkClean fails t unless res shows a perfect run: every client
-// connected and every message delivered exactly once, in order, with sane
-// latency figures.
-func checkClean(t *testing.T, res Result) {
-	t.Helper()
-	cn, m, l := res.Connections, res.Messages, res.Latency
-	if cn.Connected != cn.Target || cn.Failed != 0 || cn.Dropped != 0 {
-		t.Errorf("connections: %d of %d connected, %d failed, %d dropped (%v %v)", cn.Connected, cn.Target, cn.Failed, cn.Dropped, cn.Errors, cn.DropErrors)
-	}
-	if m.Sent == 0 {
-		t.Fatalf("nothing sent")
-	}
-	if m.Lost != 0 || m.Duplicated != 0 || m.OutOfOrder != 0 || m.Unverified != 0 || m.Misrouted != 0 || m.Malformed != 0 {
-		t.Errorf("deliveries: %+v", m)
-	}
-	if m.Delivered != m.Expected {
-		t.Errorf("delivered %d, expected %d", m.Delivered, m.Expected)
-	}
-	if m.IDSkipped != 0 || m.IDRepeated != 0 || m.Gaps != 0 || m.ServerErrors != 0 {
-		t.Errorf("room ids: %d skipped, %d repeated, %d gaps, %d errors", m.IDSkipped, m.IDRepeated, m.Gaps, m.ServerErrors)
-	}
-	if l.Count != m.Delivered {
-		t.Errorf("latency samples %d, deliveries %d", l.Count, m.Delivered)
-	}
-	if !(l.P50Ms > 0 && l.P50Ms <= l.P90Ms && l.P90Ms <= l.P99Ms && l.P99Ms <= l.P999Ms && l.P999Ms <= l.MaxMs) {
-		t.Errorf("latency percentiles out of order: %+v", l)
-	}
-	if l.MaxMs > 10_000 {
-		t.Errorf("latency max %.1f ms on loopback", l.MaxMs)
-	}
-	if ct := cn.ConnectTime; ct.Count != uint64(cn.Connected) || ct.P50Ms <= 0 || ct.P50Ms > ct.MaxMs {
-		t.Errorf("connect time: %+v", ct)
-	}
-}
-
 func TestRunClean(t *testing.T) {
 	for _, srv := range servers {
 		for _, tc := range []struct {
 			name   string
-			config func(*Config)
+			config func(*loadtest.Config)
 		}{
-			{"one room", func(*Config) {}},
-			{"three rooms", func(c *Config) { c.Clients, c.Rooms = 51, 3 }},
-			{"one sender", func(c *Config) { c.Senders, c.Rate = 1, 100 }},
-			{"everyone sends", func(c *Config) { c.Senders, c.Rooms = c.Clients, 5 }},
+			{"one room", func(*loadtest.Config) {}},
+			{"three rooms", func(c *loadtest.Config) { c.Clients, c.Rooms = 51, 3 }},
+			{"one sender", func(c *loadtest.Config) { c.Senders, c.Rate = 1, 100 }},
+			{"everyone sends", func(c *loadtest.Config) { c.Senders, c.Rooms = c.Clients, 5 }},
 		} {
 			t.Run(srv.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
-				cfg := quickConfig(srv.start(t))
+				cfg := runtest.QuickConfig(srv.start(t))
 				tc.config(&cfg)
-				res := runOrFail(t, cfg)
-				checkClean(t, res)
+				res := runtest.Run(t, cfg)
+				runtest.CheckClean(t, res)
 				// Each message reaches the members of the sender's room.
 				perRoom := cfg.Clients / cfg.Rooms // the cases divide evenly
 				want := res.Messages.Sent * uint64(perRoom)
@@ -131,16 +73,16 @@ func TestRunFaults(t *testing.T) {
 		mangle func(n uint64) int
 		// done tells the drain when every delivery the fault leaves has
 		// arrived, given the messages sent and the clients.
-		done  func(d deliveryCounts, sent, expected, clients uint64) bool
-		check func(t *testing.T, m MessageStats, clients uint64)
+		done  func(d loadtest.DeliveryCounts, sent, expected, clients uint64) bool
+		check func(t *testing.T, m loadtest.MessageStats, clients uint64)
 	}{
 		{
 			name:   "drops every third message",
 			mangle: func(n uint64) int { return map[bool]int{true: 0, false: 1}[n%3 == 0] },
-			done: func(d deliveryCounts, sent, expected, clients uint64) bool {
-				return d.delivered >= expected-sent/3*clients
+			done: func(d loadtest.DeliveryCounts, sent, expected, clients uint64) bool {
+				return d.Delivered >= expected-sent/3*clients
 			},
-			check: func(t *testing.T, m MessageStats, clients uint64) {
+			check: func(t *testing.T, m loadtest.MessageStats, clients uint64) {
 				if want := m.Sent / 3 * clients; m.Lost != want || m.Delivered != m.Expected-want {
 					t.Errorf("lost %d, delivered %d of %d; want %d lost", m.Lost, m.Delivered, m.Expected, want)
 				}
@@ -152,10 +94,10 @@ func TestRunFaults(t *testing.T) {
 		{
 			name:   "duplicates every fifth message",
 			mangle: func(n uint64) int { return map[bool]int{true: 2, false: 1}[n%5 == 0] },
-			done: func(d deliveryCounts, sent, expected, clients uint64) bool {
-				return d.delivered >= expected && d.duplicated >= sent/5*clients
+			done: func(d loadtest.DeliveryCounts, sent, expected, clients uint64) bool {
+				return d.Delivered >= expected && d.Duplicated >= sent/5*clients
 			},
-			check: func(t *testing.T, m MessageStats, clients uint64) {
+			check: func(t *testing.T, m loadtest.MessageStats, clients uint64) {
 				if want := m.Sent / 5 * clients; m.Duplicated != want {
 					t.Errorf("duplicated %d, want %d", m.Duplicated, want)
 				}
@@ -167,12 +109,12 @@ func TestRunFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := quickConfig(startFakeServer(t, tc.mangle).URL)
+			cfg := runtest.QuickConfig(runtest.StartFake(t, tc.mangle).URL)
 			clients := uint64(cfg.Clients)
-			cfg.drainDone = func(d deliveryCounts, sent, expected uint64) bool {
+			loadtest.SetDrainDone(&cfg, func(d loadtest.DeliveryCounts, sent, expected uint64) bool {
 				return tc.done(d, sent, expected, clients)
-			}
-			res := runOrFail(t, cfg)
+			})
+			res := runtest.Run(t, cfg)
 			tc.check(t, res.Messages, clients)
 			if len(res.Warnings) == 0 {
 				t.Errorf("no warning")
@@ -185,14 +127,14 @@ func TestRunFaults(t *testing.T) {
 // stops reading: blocked senders are cut off, and the loss is reported.
 func TestRunStalledServer(t *testing.T) {
 	t.Parallel()
-	f := startFakeServer(t, nil)
-	f.stall = true
-	cfg := quickConfig(f.URL)
+	f := runtest.StartFake(t, nil)
+	f.Stall = true
+	cfg := runtest.QuickConfig(f.URL)
 	cfg.Clients, cfg.Senders, cfg.Size = 4, 2, 256<<10 // fills socket buffers fast
 	cfg.Drain = 500 * time.Millisecond
 	start := time.Now()
-	res := runOrFail(t, cfg)
-	if d, limit := time.Since(start), Budget(cfg); d > limit {
+	res := runtest.Run(t, cfg)
+	if d, limit := time.Since(start), loadtest.Budget(cfg); d > limit {
 		t.Errorf("took %v, over the budget of %v", d, limit)
 	}
 	m := res.Messages
@@ -203,33 +145,33 @@ func TestRunStalledServer(t *testing.T) {
 
 func TestRunInterrupted(t *testing.T) {
 	t.Parallel()
-	cfg := quickConfig(startFakeServer(t, nil).URL)
+	cfg := runtest.QuickConfig(runtest.StartFake(t, nil).URL)
 	cfg.Duration = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var phases []Phase
+	var phases []loadtest.Phase
 	var cancelled time.Time
-	cfg.Progress = func(p Progress) {
+	cfg.Progress = func(p loadtest.Progress) {
 		phases = append(phases, p.Phase)
-		if p.Phase == PhaseSend {
+		if p.Phase == loadtest.PhaseSend {
 			cancelled = time.Now()
 			cancel() // as Ctrl-C would
 		}
 	}
-	res, err := Run(ctx, cfg)
+	res, err := loadtest.Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Interrupted || res.TimedOut {
 		t.Errorf("interrupted %v, timed out %v", res.Interrupted, res.TimedOut)
 	}
-	if d := time.Since(cancelled); d > interruptDrain+closeTimeout+10*time.Second {
+	if d := time.Since(cancelled); d > loadtest.InterruptDrain+loadtest.CloseTimeout+10*time.Second {
 		t.Errorf("took %v after the cancel", d)
 	}
 	if res.Connections.Connected != cfg.Clients {
 		t.Errorf("connected %d", res.Connections.Connected)
 	}
-	if len(phases) == 0 || phases[len(phases)-1] != PhaseDone {
+	if len(phases) == 0 || phases[len(phases)-1] != loadtest.PhaseDone {
 		t.Errorf("phases %v, want PhaseDone last", phases)
 	}
 }
@@ -242,9 +184,9 @@ func TestRunNoServer(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	cfg := quickConfig("ws://" + addr + "/ws")
+	cfg := runtest.QuickConfig("ws://" + addr + "/ws")
 	cfg.Clients, cfg.Senders, cfg.Retries = 3, 1, 1
-	res, err := Run(context.Background(), cfg)
+	res, err := loadtest.Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "no client could connect") {
 		t.Fatalf("Run error %v, want no client could connect", err)
 	}
@@ -256,12 +198,12 @@ func TestRunNoServer(t *testing.T) {
 
 func TestRunProgress(t *testing.T) {
 	t.Parallel()
-	cfg := quickConfig(startFakeServer(t, nil).URL)
+	cfg := runtest.QuickConfig(runtest.StartFake(t, nil).URL)
 	cfg.Duration = 1500 * time.Millisecond
 	var lines atomic.Int64
-	var last Progress
-	var phases []Phase // each phase once, in order of appearance
-	cfg.Progress = func(p Progress) {
+	var last loadtest.Progress
+	var phases []loadtest.Phase // each phase once, in order of appearance
+	cfg.Progress = func(p loadtest.Progress) {
 		lines.Add(1)
 		last = p
 		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
@@ -271,14 +213,14 @@ func TestRunProgress(t *testing.T) {
 			t.Errorf("progress line %q", s)
 		}
 	}
-	res := runOrFail(t, cfg)
-	if want := []Phase{PhaseConnect, PhaseSend, PhaseDrain, PhaseClose, PhaseDone}; !slices.Equal(phases, want) {
+	res := runtest.Run(t, cfg)
+	if want := []loadtest.Phase{loadtest.PhaseConnect, loadtest.PhaseSend, loadtest.PhaseDrain, loadtest.PhaseClose, loadtest.PhaseDone}; !slices.Equal(phases, want) {
 		t.Errorf("phases %v, want %v", phases, want)
 	}
 	if n := lines.Load(); n < int64(len(phases))+1 {
 		t.Errorf("%d progress reports: no tick while sending", n)
 	}
-	if last.Phase != PhaseDone || last.Sent != res.Messages.Sent || last.Delivered != res.Messages.Delivered {
+	if last.Phase != loadtest.PhaseDone || last.Sent != res.Messages.Sent || last.Delivered != res.Messages.Delivered {
 		t.Errorf("last progress %+v; result sent %d delivered %d", last, res.Messages.Sent, res.Messages.Delivered)
 	}
 }
@@ -288,18 +230,18 @@ func TestRunProgress(t *testing.T) {
 func TestRunServerStats(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		set  func(c *Config, f *fakeServer)
+		set  func(c *loadtest.Config, f *runtest.Fake)
 	}{
-		{"pid", func(c *Config, _ *fakeServer) { c.ServerPID = os.Getpid() }},
-		{"metrics", func(c *Config, f *fakeServer) { c.ServerMetrics = f.MetricsURL }},
+		{"pid", func(c *loadtest.Config, _ *runtest.Fake) { c.ServerPID = os.Getpid() }},
+		{"metrics", func(c *loadtest.Config, f *runtest.Fake) { c.ServerMetrics = f.MetricsURL }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := startFakeServer(t, nil)
-			cfg := quickConfig(f.URL)
+			f := runtest.StartFake(t, nil)
+			cfg := runtest.QuickConfig(f.URL)
 			tc.set(&cfg, f)
-			res := runOrFail(t, cfg)
-			checkClean(t, res)
+			res := runtest.Run(t, cfg)
+			runtest.CheckClean(t, res)
 			s := res.Server
 			if s == nil {
 				t.Fatal("no server stats")
@@ -318,24 +260,10 @@ func TestRunServerStats(t *testing.T) {
 }
 
 func TestRunInvalid(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := loadtest.DefaultConfig()
 	cfg.URL = "ws://example.com/ws"
-	_, err := Run(context.Background(), cfg)
-	if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrRemoteTarget) {
+	_, err := loadtest.Run(context.Background(), cfg)
+	if !errors.Is(err, loadtest.ErrInvalidConfig) || !errors.Is(err, loadtest.ErrRemoteTarget) {
 		t.Errorf("Run error %v, want ErrRemoteTarget", err)
 	}
-}
-
-// TestRunFloor runs the generator against the floor server, which must
-// look like a perfect chat server to it.
-func TestRunFloor(t *testing.T) {
-	t.Parallel()
-	s, err := ListenFloor("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	cfg := quickConfig(s.URL())
-	cfg.Rooms, cfg.Size = 2, 300 // frames with a 16-bit length
-	checkClean(t, runOrFail(t, cfg))
 }

@@ -7,30 +7,31 @@ package loadtest
 // unverified, because it can no longer be told apart from a duplicate.
 const seqWindow = 64
 
-// seqState is what one receiver knows about the messages of one sender:
-// every sequence number below hi is either received or a hole, and bit i of
-// seen says whether hi-1-i was received.
-type seqState struct {
+// Sequence is what one receiver knows about the messages of one sender,
+// numbered from 0: every sequence number below hi is either received or a
+// hole, and bit i of seen says whether hi-1-i was received. The zero value
+// has received nothing.
+type Sequence struct {
 	hi   uint64
 	seen uint64
 }
 
-// deliveryCounts are the outcomes of delivery checks.
-type deliveryCounts struct {
-	delivered  uint64 // distinct (sender, seq) received, including late ones
-	duplicated uint64 // received again
-	outOfOrder uint64 // received after a later message of the same sender
-	unverified uint64 // received beyond the window: maybe a duplicate
-	holes      int64  // skipped sequence numbers not yet filled: loss seen so far
+// DeliveryCounts are the outcomes of delivery checks.
+type DeliveryCounts struct {
+	Delivered  uint64 // distinct (sender, seq) received, including late ones
+	Duplicated uint64 // received again
+	OutOfOrder uint64 // received after a later message of the same sender
+	Unverified uint64 // received beyond the window: maybe a duplicate
+	Holes      int64  // skipped sequence numbers not yet filled: loss seen so far
 }
 
 // tracker checks the messages one receiver gets against what its room's
-// senders send. Its memory is one seqState per sender of the room, whatever
+// senders send. Its memory is one Sequence per sender of the room, whatever
 // the length of the run. It is used by one goroutine.
 type tracker struct {
 	room   int
 	rooms  int
-	states []seqState // indexed by sender / rooms
+	states []Sequence // indexed by sender / rooms
 }
 
 // newTracker returns the tracker of a receiver in room, where senders are
@@ -40,7 +41,7 @@ func newTracker(room, rooms, senders int) tracker {
 	if senders > room {
 		n = (senders - room + rooms - 1) / rooms
 	}
-	return tracker{room: room, rooms: rooms, states: make([]seqState, n)}
+	return tracker{room: room, rooms: rooms, states: make([]Sequence, n)}
 }
 
 // accepts reports whether sender is a sender of the tracker's room.
@@ -50,33 +51,33 @@ func (t *tracker) accepts(sender int) bool {
 
 // receive records message seq of sender (which must be accepted) and returns
 // what it changed.
-func (t *tracker) receive(sender int, seq uint64) deliveryCounts {
-	return t.states[sender/t.rooms].receive(seq)
+func (t *tracker) receive(sender int, seq uint64) DeliveryCounts {
+	return t.states[sender/t.rooms].Receive(seq)
 }
 
-// receive records message seq and returns what it changed.
-func (st *seqState) receive(seq uint64) (d deliveryCounts) {
+// Receive records message seq and returns what it changed.
+func (st *Sequence) Receive(seq uint64) (d DeliveryCounts) {
 	switch {
 	case seq >= st.hi:
 		shift := seq - st.hi + 1
-		d.holes = int64(shift - 1)
+		d.Holes = int64(shift - 1)
 		if shift >= seqWindow {
 			st.seen = 1
 		} else {
 			st.seen = st.seen<<shift | 1
 		}
 		st.hi = seq + 1
-		d.delivered = 1
+		d.Delivered = 1
 	case st.hi-1-seq < seqWindow:
 		bit := uint64(1) << (st.hi - 1 - seq)
 		if st.seen&bit != 0 {
-			d.duplicated = 1
+			d.Duplicated = 1
 			return d
 		}
 		st.seen |= bit
-		d.delivered, d.outOfOrder, d.holes = 1, 1, -1
+		d.Delivered, d.OutOfOrder, d.Holes = 1, 1, -1
 	default:
-		d.delivered, d.outOfOrder, d.unverified, d.holes = 1, 1, 1, -1
+		d.Delivered, d.OutOfOrder, d.Unverified, d.Holes = 1, 1, 1, -1
 	}
 	return d
 }

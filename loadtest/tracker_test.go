@@ -6,28 +6,28 @@ func TestTracker(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		seqs []uint64
-		want deliveryCounts
+		want DeliveryCounts
 	}{
-		{"in order", []uint64{0, 1, 2, 3}, deliveryCounts{delivered: 4}},
-		{"first lost", []uint64{1, 2}, deliveryCounts{delivered: 2, holes: 1}},
-		{"hole", []uint64{0, 1, 4, 5}, deliveryCounts{delivered: 4, holes: 2}},
-		{"hole filled late", []uint64{0, 2, 1}, deliveryCounts{delivered: 3, outOfOrder: 1}},
-		{"duplicate", []uint64{0, 1, 1, 2, 0}, deliveryCounts{delivered: 3, duplicated: 2}},
-		{"duplicate of late one", []uint64{0, 2, 1, 1}, deliveryCounts{delivered: 3, outOfOrder: 1, duplicated: 1}},
-		{"edge of window", []uint64{0, seqWindow, 1}, deliveryCounts{delivered: 3, outOfOrder: 1, holes: seqWindow - 2}},
-		{"beyond window", []uint64{0, seqWindow + 1, 1}, deliveryCounts{delivered: 3, outOfOrder: 1, unverified: 1, holes: seqWindow - 1}},
-		{"big jump", []uint64{5, 1000, 999}, deliveryCounts{delivered: 3, outOfOrder: 1, holes: 5 + 994 - 1}},
+		{"in order", []uint64{0, 1, 2, 3}, DeliveryCounts{Delivered: 4}},
+		{"first lost", []uint64{1, 2}, DeliveryCounts{Delivered: 2, Holes: 1}},
+		{"hole", []uint64{0, 1, 4, 5}, DeliveryCounts{Delivered: 4, Holes: 2}},
+		{"hole filled late", []uint64{0, 2, 1}, DeliveryCounts{Delivered: 3, OutOfOrder: 1}},
+		{"duplicate", []uint64{0, 1, 1, 2, 0}, DeliveryCounts{Delivered: 3, Duplicated: 2}},
+		{"duplicate of late one", []uint64{0, 2, 1, 1}, DeliveryCounts{Delivered: 3, OutOfOrder: 1, Duplicated: 1}},
+		{"edge of window", []uint64{0, seqWindow, 1}, DeliveryCounts{Delivered: 3, OutOfOrder: 1, Holes: seqWindow - 2}},
+		{"beyond window", []uint64{0, seqWindow + 1, 1}, DeliveryCounts{Delivered: 3, OutOfOrder: 1, Unverified: 1, Holes: seqWindow - 1}},
+		{"big jump", []uint64{5, 1000, 999}, DeliveryCounts{Delivered: 3, OutOfOrder: 1, Holes: 5 + 994 - 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTracker(0, 1, 1)
-			var got deliveryCounts
+			var got DeliveryCounts
 			for _, s := range tc.seqs {
 				d := tr.receive(0, s)
-				got.delivered += d.delivered
-				got.duplicated += d.duplicated
-				got.outOfOrder += d.outOfOrder
-				got.unverified += d.unverified
-				got.holes += d.holes
+				got.Delivered += d.Delivered
+				got.Duplicated += d.Duplicated
+				got.OutOfOrder += d.OutOfOrder
+				got.Unverified += d.Unverified
+				got.Holes += d.Holes
 			}
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"ringchat/loadtest"
+	"ringchat/loadtest/floor"
 )
 
 // serveFloor runs only the floor server (-floor-serve), printing its URL as
@@ -23,7 +23,7 @@ func serveFloor(ctx context.Context, addr string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "loadtest: -floor-serve %q: want a loopback host:port, such as 127.0.0.1:0\n", addr)
 		return 2
 	}
-	s, err := loadtest.ListenFloor(addr)
+	s, err := floor.Listen(addr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

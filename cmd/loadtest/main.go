@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"ringchat/loadtest"
+	"ringchat/loadtest/procstat"
 )
 
 func main() {
@@ -176,7 +177,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 // parseSteps reads -steps, or makes the default series.
 func parseSteps(s string, start int) ([]int, error) {
 	if s == "" {
-		limit, err := loadtest.RaiseFileLimit()
+		limit, err := procstat.RaiseFileLimit()
 		if err != nil {
 			return nil, err
 		}

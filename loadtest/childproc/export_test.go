@@ -1,0 +1,4 @@
+package childproc
+
+// HelperSpec is helperSpec, for the external tests.
+var HelperSpec = helperSpec
