@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,11 +33,15 @@ type Spec struct {
 // AddrPlaceholder is replaced in Spec.Args by the address to listen on.
 const AddrPlaceholder = "{addr}"
 
-// Process is a server under test started by Start. Its methods are
-// not safe for concurrent use.
+// Process is a server under test started by Start. It runs in a new
+// temporary working directory of its own, removed when it stops: whatever
+// it writes there at its defaults (the chat server's history in data/)
+// starts empty every time and never outlives it. Its methods are not safe
+// for concurrent use.
 type Process struct {
 	Addr string // the loopback host:port it listens on
 	URL  string // ws://Addr + Path
+	Dir  string // its working directory
 
 	spec    Spec
 	cmd     *exec.Cmd
@@ -92,14 +97,26 @@ func startOnce(ctx context.Context, spec Spec) (*Process, error) {
 	for i, a := range spec.Args {
 		args[i] = strings.ReplaceAll(a, AddrPlaceholder, addr)
 	}
+	// The program is found before the working directory changes.
+	if strings.ContainsRune(args[0], filepath.Separator) {
+		if args[0], err = filepath.Abs(args[0]); err != nil {
+			return nil, fmt.Errorf("loadtest: start %s: %w", spec.Args[0], err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "ringchat-server-")
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: start %s: %w", spec.Args[0], err)
+	}
 	p := &Process{
 		Addr:   addr,
 		URL:    "ws://" + addr + spec.Path,
+		Dir:    dir,
 		spec:   spec,
 		stderr: new(Tail),
 		exited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(args[0], args[1:]...)
+	p.cmd.Dir = dir
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
 	if spec.Env != nil {
@@ -107,10 +124,12 @@ func startOnce(ctx context.Context, spec Spec) (*Process, error) {
 	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("loadtest: start %s: %w", args[0], err)
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
+		os.RemoveAll(dir)
 		close(p.exited)
 	}()
 	if err := p.waitReady(ctx); err != nil {
