@@ -207,6 +207,13 @@ func ping(addr string) error {
 	return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 }
 
+// FreePort returns a loopback port that was free a moment ago, for a
+// second listener of the server (a --tls-port, say).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return freePort(t)
+}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -49,7 +49,7 @@ var (
 	// ErrClosed is returned by a Client or Subscriber used after Close.
 	ErrClosed = errors.New("resp: closed")
 
-	// ErrDisconnected is wrapped by the errors of a Subscriber whose
-	// connection is down or was lost while it waited for the server.
+	// ErrDisconnected is wrapped by the Err of EventDisconnected: the
+	// Subscriber's connection was lost.
 	ErrDisconnected = errors.New("resp: pub/sub connection lost")
 )

@@ -79,8 +79,10 @@ type Subscriber struct {
 	closed   bool
 	channels map[string]bool // what the server should have subscribed
 	patterns map[string]bool
-	cn       *conn      // the current connection, nil while there is none
-	inflight []*request // commands sent on cn whose replies are pending, oldest first
+	cn       *conn         // the current connection, nil while there is none
+	inflight []*request    // commands sent on cn whose replies are pending, oldest first
+	up       bool          // cn has resubscribed to everything wanted
+	upCh     chan struct{} // closed when up becomes true; replaced when it becomes false
 }
 
 // request is one command sent on a Subscriber's connection. Redis answers
@@ -111,6 +113,7 @@ func NewSubscriber(o Options, handler func(Event)) (*Subscriber, error) {
 		exited:   make(chan struct{}),
 		channels: make(map[string]bool),
 		patterns: make(map[string]bool),
+		upCh:     make(chan struct{}),
 	}
 	go s.run()
 	return s, nil
@@ -119,9 +122,11 @@ func NewSubscriber(o Options, handler func(Event)) (*Subscriber, error) {
 // Subscribe adds channels to the subscription and waits until the server
 // has confirmed them: messages published to them after Subscribe returns
 // nil are delivered. If the connection is down, or goes down before the
-// confirmation, it returns an error wrapping ErrDisconnected; the channels
-// stay subscribed, and EventConnected tells when they are in place.
-// Subscribing to a channel twice is subscribing to it once.
+// confirmation, it waits for the next connection, which subscribes to
+// everything wanted. If ctx ends first, it returns ctx's error, and the
+// channels stay in the subscription all the same: EventConnected tells
+// when they are in place. Subscribing to a channel twice is subscribing to
+// it once.
 func (s *Subscriber) Subscribe(ctx context.Context, channels ...string) error {
 	return s.change(ctx, "subscribe", channels)
 }
@@ -169,45 +174,58 @@ func (s *Subscriber) change(ctx context.Context, cmd string, names []string) err
 		return wrapErr(cmd, err)
 	}
 	adding := !strings.HasPrefix(cmd, "un") && !strings.HasPrefix(cmd, "pun")
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	set := s.channels
-	if cmd[0] == 'p' {
-		set = s.patterns
-	}
-	for _, n := range names {
-		if adding {
-			set[n] = true
-		} else {
-			delete(set, n)
-		}
-	}
-	if s.cn == nil {
-		s.mu.Unlock()
-		if !adding {
-			return nil // the next connection will not subscribe them
-		}
-		return fmt.Errorf("%w: %s when it is back", ErrDisconnected, cmd)
-	}
-	r := &request{reply: cmd, names: names, left: len(names), done: make(chan error, 1)}
 	args := make([]any, 0, 1+len(names))
 	args = append(args, strings.ToUpper(cmd))
 	for _, n := range names {
 		args = append(args, n)
 	}
-	err := s.send(ctx, r, args...)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return wrapErr(cmd, ctx.Err())
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		set := s.channels
+		if cmd[0] == 'p' {
+			set = s.patterns
+		}
+		for _, n := range names {
+			if adding {
+				set[n] = true
+			} else {
+				delete(set, n)
+			}
+		}
+		if s.cn == nil {
+			up := s.upCh
+			s.mu.Unlock()
+			if !adding {
+				return nil // the next connection will not subscribe them
+			}
+			// The next connection subscribes to them with everything else.
+			select {
+			case <-up:
+				return nil
+			case <-ctx.Done():
+				return wrapErr(cmd, ctx.Err())
+			case <-s.ctx.Done():
+				return ErrClosed
+			}
+		}
+		r := &request{reply: cmd, names: names, left: len(names), done: make(chan error, 1)}
+		err := s.send(ctx, r, args...)
+		s.mu.Unlock()
+		if err == nil {
+			select {
+			case err = <-r.done:
+			case <-ctx.Done():
+				return wrapErr(cmd, ctx.Err())
+			}
+		}
+		if !errors.Is(err, ErrDisconnected) {
+			return err
+		}
+		// Lost with the connection: wait for the next one.
 	}
 }
 
@@ -222,7 +240,11 @@ func (s *Subscriber) send(ctx context.Context, r *request, args ...any) error {
 	}
 	cn.nc.SetWriteDeadline(deadline(ctx, s.o.WriteTimeout))
 	if _, err := cn.nc.Write(cn.wbuf); err != nil {
+		// The reading goroutine finds the connection closed and cleans up;
+		// until then, nobody else writes to it.
 		cn.close()
+		s.cn = nil
+		s.setUp(false)
 		return fmt.Errorf("%w: %s: %v", ErrDisconnected, r.reply, err)
 	}
 	s.inflight = append(s.inflight, r)
@@ -277,6 +299,9 @@ func (s *Subscriber) serve(cn *conn) {
 	s.cn = cn
 	err := s.resubscribe()
 	connected := err == nil && len(s.inflight) == 0
+	if connected {
+		s.setUp(true)
+	}
 	s.mu.Unlock()
 
 	stop := make(chan struct{})
@@ -316,6 +341,7 @@ func (s *Subscriber) serve(cn *conn) {
 	wg.Wait()
 	s.mu.Lock()
 	s.cn = nil
+	s.setUp(false)
 	pending := s.inflight
 	s.inflight = nil
 	closed := s.closed
@@ -445,11 +471,26 @@ func (s *Subscriber) dispatch(v Value) (Event, error) {
 	case (kind == "subscribe" || kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe") && len(e) == 3:
 		if len(s.inflight) > 0 && s.inflight[0].resub && s.inflight[0].left == 1 && s.inflight[0].reply == kind {
 			s.confirm(kind)
+			s.setUp(true)
 			return Event{Kind: EventConnected}, nil
 		}
 		return Event{}, s.confirm(kind)
 	}
 	return Event{}, fmt.Errorf("%w: unexpected pub/sub reply %q", ErrProtocol, e[0].Str)
+}
+
+// setUp records whether the connection has everything subscribed, waking
+// the calls that wait for it. s.mu is held.
+func (s *Subscriber) setUp(up bool) {
+	if up == s.up {
+		return
+	}
+	s.up = up
+	if up {
+		close(s.upCh)
+	} else {
+		s.upCh = make(chan struct{})
+	}
 }
 
 // confirm counts one confirmation of the oldest request, which must be of
