@@ -293,6 +293,26 @@ func TestTimeoutsAgainstStoppedServer(t *testing.T) {
 		t.Fatalf("PING cancelled: %v, want context.Canceled", err)
 	}
 
+	// WriteTimeout bounds a write that the stopped server does not take:
+	// 4 MiB is more than a small send buffer and the receive buffer of a
+	// process that reads nothing hold.
+	smallBuffer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			nc.(*net.TCPConn).SetWriteBuffer(64 << 10)
+		}
+		return nc, err
+	}
+	writer := newClient(t, resp.Options{Addr: srv.Addr(), Dial: smallBuffer, WriteTimeout: 200 * time.Millisecond, ReadTimeout: time.Minute})
+	start = time.Now()
+	if _, err := writer.Do(ctx, "SET", "big", make([]byte, 4<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write the server does not take: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("the write timeout took %v", d)
+	}
+
 	// A new connection's handshake is bounded by DialTimeout: the kernel
 	// accepts it, but AUTH is never answered.
 	auth := newClient(t, resp.Options{Addr: srv.Addr(), Password: "x", DialTimeout: 200 * time.Millisecond})

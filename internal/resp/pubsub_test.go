@@ -115,6 +115,16 @@ func TestSubscriber(t *testing.T) {
 	if n := strings.Count(list, "name=sub "); n != 1 || !strings.Contains(list, "name=sub age") || !strings.Contains(list, "sub=501") {
 		t.Fatalf("want one connection subscribed to 501 channels:\n%s", list)
 	}
+	// A name given twice is confirmed twice, and counted once.
+	if err := s.Subscribe(ctx, "d", "d"); err != nil {
+		t.Fatal(err)
+	}
+	if n := publish(t, c, "d", "once"); n != 1 {
+		t.Fatalf("PUBLISH d reached %d", n)
+	}
+	if got := waitFor(t, events, resp.EventMessage); got.Payload != "once" {
+		t.Fatalf("got %+v", got)
+	}
 	if err := s.Subscribe(ctx); err == nil {
 		t.Fatal("Subscribe of nothing succeeded")
 	}

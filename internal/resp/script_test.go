@@ -156,3 +156,33 @@ func TestPublishScript(t *testing.T) {
 		t.Fatalf("XLEN with MAXLEN ~ 10 after 300 events = %d, %v", n, err)
 	}
 }
+
+// With the append-only file on, a restarted Redis continues the ids and
+// keeps the stream: what the Redis store's epoch rests on.
+func TestPublishScriptAOFRestart(t *testing.T) {
+	srv := redistest.StartConfig(t, redistest.Config{AppendOnly: true, AppendFsync: "always"})
+	c := newClient(t, resp.Options{Addr: srv.Addr(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	ctx := ctxFor(t, 20*time.Second)
+	keys := []string{"room:a:seq", "room:a:log"}
+	for want := int64(1); want <= 3; want++ {
+		if id, err := resp.Int64(publishScript.Run(ctx, c, keys, "x", 1000, "room:a")); id != want || err != nil {
+			t.Fatalf("id %d, %v; want %d", id, err, want)
+		}
+	}
+	srv.Kill() // no shutdown save: only the AOF brings the ids back
+	srv.Restart()
+	var id int64
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		// The first calls may meet the backoff of the failed dial.
+		if id, err = resp.Int64(publishScript.Run(ctx, c, keys, "y", 1000, "room:a")); err == nil {
+			break
+		}
+	}
+	if id != 4 || err != nil {
+		t.Fatalf("after the restart: id %d, %v; want 4", id, err)
+	}
+	if n, err := resp.Int64(c.Do(ctx, "XLEN", "room:a:log")); n != 4 || err != nil {
+		t.Fatalf("XLEN after the restart = %d, %v", n, err)
+	}
+}
