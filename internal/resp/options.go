@@ -3,8 +3,12 @@ package resp
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -99,6 +103,39 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	return o
+}
+
+// validate reports options that could only fail every connection.
+func (o Options) validate() error {
+	if o.DB < 0 {
+		return fmt.Errorf("resp: database %d", o.DB)
+	}
+	if strings.ContainsAny(o.ClientName, " \r\n") {
+		return fmt.Errorf("resp: client name %q has spaces", o.ClientName)
+	}
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return fmt.Errorf("resp: address %q: want host:port", o.Addr)
+	}
+	return nil
+}
+
+// String returns the options as a redis:// or rediss:// URL, the password
+// replaced by xxxxx, so that options can be logged.
+func (o Options) String() string {
+	u := url.URL{Scheme: "redis", Host: o.Addr}
+	if o.TLS != nil {
+		u.Scheme = "rediss"
+	}
+	switch {
+	case o.Username != "":
+		u.User = url.UserPassword(o.Username, "xxxxx")
+	case o.Password != "":
+		u.User = url.UserPassword("", "xxxxx")
+	}
+	if o.DB != 0 {
+		u.Path = "/" + strconv.Itoa(o.DB)
+	}
+	return u.String()
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -41,8 +41,8 @@ type Client struct {
 // lazily; call Ping to find out at once whether the server can be reached.
 func NewClient(o Options) (*Client, error) {
 	o = o.withDefaults()
-	if o.DB < 0 {
-		return nil, fmt.Errorf("resp: database %d", o.DB)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	return &Client{
 		o:    o,

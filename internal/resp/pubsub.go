@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,9 @@ func NewSubscriber(o Options, handler func(Event)) (*Subscriber, error) {
 		return nil, errors.New("resp: NewSubscriber needs a handler")
 	}
 	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
 		o:        o,
@@ -326,7 +330,11 @@ func (s *Subscriber) serve(cn *conn) {
 		}
 		var ev Event
 		s.mu.Lock()
-		ev, err = s.dispatch(v)
+		if s.cn != cn { // a failed write gave the connection up
+			err = errors.New("resp: connection given up")
+		} else {
+			ev, err = s.dispatch(v)
+		}
 		s.mu.Unlock()
 		if ev.Kind == EventConnected {
 			up = true
@@ -376,13 +384,7 @@ func (s *Subscriber) resubscribe() error {
 		if len(kind.set) == 0 {
 			continue
 		}
-		names := slices.Sorted(func(yield func(string) bool) {
-			for n := range kind.set {
-				if !yield(n) {
-					return
-				}
-			}
-		})
+		names := slices.Sorted(maps.Keys(kind.set))
 		args := []any{strings.ToUpper(kind.cmd)}
 		for _, n := range names {
 			args = append(args, n)

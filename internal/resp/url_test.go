@@ -1,6 +1,7 @@
 package resp_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,35 @@ func TestParseURLRefuses(t *testing.T) {
 				t.Fatalf("error %q quotes the password", err)
 			}
 		})
+	}
+}
+
+func TestOptionsString(t *testing.T) {
+	for url, want := range map[string]string{
+		"redis://alice:s3cret@h:1/2": "redis://alice:xxxxx@h:1/2",
+		"rediss://:s3cret@h:1":       "rediss://:xxxxx@h:1",
+		"redis://h:1":                "redis://h:1",
+	} {
+		o, err := resp.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.String(); got != want {
+			t.Errorf("%s: String() = %q, want %q", url, got, want)
+		}
+		if got := fmt.Sprintf("%+v", o); strings.Contains(got, "s3cret") {
+			t.Errorf("%%+v shows the password: %s", got)
+		}
+	}
+}
+
+func TestNewClientRefuses(t *testing.T) {
+	for _, o := range []resp.Options{{DB: -1}, {ClientName: "a b"}, {Addr: "nohostport"}} {
+		if _, err := resp.NewClient(o); err == nil {
+			t.Errorf("NewClient(%+v) accepted", o)
+		}
+		if _, err := resp.NewSubscriber(o, func(resp.Event) {}); err == nil {
+			t.Errorf("NewSubscriber(%+v) accepted", o)
+		}
 	}
 }
