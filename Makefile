@@ -26,6 +26,7 @@ vet:
 ## checks (which the race detector's sync.Pool would spoil), short fuzz runs,
 ## and the web page in a real browser
 test: vet
+	bash scripts/install-redis.sh
 	$(GO) test -race ./...
 	$(GO) test -run 'Allocs' ./...
 	$(MAKE) fuzz-short
