@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type Row struct {
 	Senders int     `json:"senders"`
 	Rooms   int     `json:"rooms"`
 	Rate    float64 `json:"rate"` // messages per second, all senders together
+	// Store, when set, is the chat server's -store for this row alone;
+	// rows without it run the default (the history on disk). The store
+	// region compares such a row with the default one at the same load.
+	Store string `json:"store,omitempty"`
 }
 
 // String describes the row in a few words.
@@ -40,27 +45,35 @@ func (r Row) String() string {
 	if r.Rooms > 1 {
 		clients = fmt.Sprintf("%d rooms × %d", r.Rooms, r.Clients/r.Rooms)
 	}
-	return fmt.Sprintf("%s: %s clients, %d sender(s), %g msg/s", r.Target, clients, r.Senders, r.Rate)
+	store := ""
+	if r.Store != "" {
+		store = ", -store " + r.Store
+	}
+	return fmt.Sprintf("%s: %s clients, %d sender(s), %g msg/s%s", r.Target, clients, r.Senders, r.Rate, store)
 }
 
 // DefaultRows is the matrix of make bench: the chat server at 1,000,
 // 5,000 and 10,000 clients with one sender, each beside the floor server
 // at the same load (so that the two see the same state of a drifting
-// machine), then ten senders in one room, ten senders in ten rooms, and
+// machine), and at 5,000 with its history in memory beside the default on
+// disk; then ten senders in one room, ten senders in ten rooms, and
 // 19,000 clients in one room: issue 7's target of 19,000 simultaneous
 // clients on one server process with zero loss, as close to the 20,000
 // file descriptors a process may have here as the generator's own allow.
 func DefaultRows() []Row {
 	return []Row{
-		{TargetServer, 1000, 1, 1, 20},
-		{TargetFloor, 1000, 1, 1, 20},
-		{TargetServer, 5000, 1, 1, 10},
-		{TargetFloor, 5000, 1, 1, 10},
-		{TargetServer, 10000, 1, 1, 5},
-		{TargetFloor, 10000, 1, 1, 5},
-		{TargetServer, 1000, 10, 1, 200},
-		{TargetServer, 5000, 10, 10, 200},
-		{TargetServer, 19000, 1, 1, 2},
+		{TargetServer, 1000, 1, 1, 20, ""},
+		{TargetFloor, 1000, 1, 1, 20, ""},
+		{TargetServer, 5000, 1, 1, 10, ""},
+		// The history in memory, beside the default on disk: what the
+		// durable store costs the fan-out (the store region).
+		{TargetServer, 5000, 1, 1, 10, "memory"},
+		{TargetFloor, 5000, 1, 1, 10, ""},
+		{TargetServer, 10000, 1, 1, 5, ""},
+		{TargetFloor, 10000, 1, 1, 5, ""},
+		{TargetServer, 1000, 10, 1, 200, ""},
+		{TargetServer, 5000, 10, 10, 200, ""},
+		{TargetServer, 19000, 1, 1, 2, ""},
 	}
 }
 
@@ -110,7 +123,8 @@ type Config struct {
 
 // DefaultConfig returns the make bench configuration without the
 // commands that start the servers: 10 s of sending per row, 100-byte
-// messages, go test -count 5 -benchtime 200ms of ./wsproto/ and ./chat/,
+// messages, go test -count 5 -benchtime 200ms of ./wsproto/, ./chat/ and
+// ./chat/store/file/,
 // everything within 4m20s.
 func DefaultConfig() Config {
 	return Config{
@@ -123,7 +137,7 @@ func DefaultConfig() Config {
 		Drain:          10 * time.Second,
 		Pause:          time.Second,
 		GoBench: GoBenchConfig{
-			Packages:  []string{"./wsproto/", "./chat/"},
+			Packages:  []string{"./wsproto/", "./chat/", "./chat/store/file/"},
 			Count:     5,
 			Benchtime: "200ms",
 			Timeout:   100 * time.Second,
@@ -260,6 +274,9 @@ func runRow(ctx context.Context, cfg Config, run *RowRun, logw io.Writer) error 
 	spec := cfg.Server
 	if run.Row.Target == TargetFloor {
 		spec = cfg.Floor
+	}
+	if run.Row.Store != "" {
+		spec.Args = append(slices.Clone(spec.Args), "-store", run.Row.Store)
 	}
 	p, err := childproc.Start(ctx, spec)
 	if err != nil {

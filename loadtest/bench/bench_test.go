@@ -30,9 +30,9 @@ func tinyBench() Config {
 	cfg := DefaultConfig()
 	cfg.Server, cfg.Floor = helperSpec("floor"), helperSpec("floor")
 	cfg.Rows = []Row{
-		{TargetServer, 12, 1, 1, 50},
-		{TargetFloor, 12, 1, 1, 50},
-		{TargetServer, 12, 3, 3, 60},
+		{TargetServer, 12, 1, 1, 50, ""},
+		{TargetFloor, 12, 1, 1, 50, ""},
+		{TargetServer, 12, 3, 3, 60, ""},
 	}
 	cfg.Duration, cfg.Drain, cfg.Pause = 300*time.Millisecond, 20*time.Second, 0
 	cfg.ConnectTimeout = 20 * time.Second // a busy machine
@@ -146,14 +146,14 @@ func TestScaleRows(t *testing.T) {
 	got := ScaleRows(DefaultRows(), 0.01)
 	for i, r := range got {
 		d := DefaultRows()[i]
-		if r.Target != d.Target || r.Rate != d.Rate || r.Rooms != d.Rooms || r.Senders != d.Senders {
+		if r.Target != d.Target || r.Rate != d.Rate || r.Rooms != d.Rooms || r.Senders != d.Senders || r.Store != d.Store {
 			t.Errorf("row %d changed beyond clients: %+v", i, r)
 		}
 		if r.Clients < 2*r.Rooms || r.Clients < r.Senders || r.Clients > d.Clients {
 			t.Errorf("row %d: %d clients", i, r.Clients)
 		}
 	}
-	if got[0].Clients != 10 || got[4].Clients != 100 {
-		t.Errorf("scaled clients %d, %d", got[0].Clients, got[4].Clients)
+	if got[0].Clients != 10 || got[5].Clients != 100 || got[3].Store != "memory" {
+		t.Errorf("scaled clients %d, %d; row 4's store %q", got[0].Clients, got[5].Clients, got[3].Store)
 	}
 }

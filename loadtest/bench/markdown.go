@@ -22,10 +22,11 @@ const (
 	RegionIdle     = "idle"     // memory per idle connection against the issue's target
 	RegionFindings = "findings" // loss, bottlenecks, warnings, failures
 	RegionGoBench  = "gobench"  // go test -bench medians
+	RegionStore    = "store"    // the history store: fan-out with it, appends, replay
 )
 
 // RegionOrder is the order of the regions in a new BENCHMARKS.md.
-var RegionOrder = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionFindings, RegionGoBench}
+var RegionOrder = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionStore, RegionFindings, RegionGoBench}
 
 // WriteBenchmarks rewrites the regions of the file at path with rep's
 // tables, starting from newDoc when the file does not exist. It replaces
@@ -49,6 +50,7 @@ func (rep *Report) Regions() map[string]string {
 		RegionIdle:     rep.idleRegion(),
 		RegionFloor:    rep.floorRegion(),
 		RegionFindings: rep.findingsRegion(),
+		RegionStore:    rep.storeRegion(),
 	}
 	if rep.GoBench != nil {
 		regions[RegionGoBench] = rep.GoBench.Markdown()
@@ -90,6 +92,9 @@ func (rep *Report) runRegion() string {
 
 // rowName is a row's short name in the tables.
 func rowName(i int, r Row) string {
+	if r.Store != "" {
+		return fmt.Sprintf("%d %s (-store %s)", i+1, r.Target, r.Store)
+	}
 	return fmt.Sprintf("%d %s", i+1, r.Target)
 }
 
@@ -472,4 +477,109 @@ func benchNum(v float64) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// Targets of the history store (issue 10).
+const (
+	// StoreP99Target bounds the fan-out p99 with the history on disk, as
+	// a ratio to the same load with it in memory.
+	StoreP99Target = 1.1
+	// AppendTarget is the group commit's least throughput, in events a
+	// second of about 200 bytes with -fsync everysec.
+	AppendTarget = 200000
+)
+
+// storeRegion compares the rows that ran with another -store with the
+// default one at the same load, and gives the file store's own benchmarks
+// against their targets.
+func (rep *Report) storeRegion() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("Fan-out with the history on disk (the default, `-store file -fsync everysec`) ÷ in memory (`-store memory`), same load, rows next to each other in this run:\n\n")
+	p("| clients | senders | rate | p50 | p99 | target p99 | server CPU µs/delivery | lost (file; memory) |\n")
+	p("| ---: | ---: | ---: | --- | --- | --- | --- | --- |\n")
+	pairs := 0
+	for i := range rep.Rows {
+		m := &rep.Rows[i]
+		if m.Row.Target != TargetServer || m.Row.Store == "" {
+			continue
+		}
+		for j := range rep.Rows {
+			f := &rep.Rows[j]
+			k := f.Row
+			k.Store = m.Row.Store
+			if f.Row.Target != TargetServer || f.Row.Store != "" || k != m.Row {
+				continue
+			}
+			pairs++
+			row := f.Row
+			p("| %s | %d | %g ", humanize.Thousands(float64(row.Clients)), row.Senders, row.Rate)
+			fr, mr := f.Result, m.Result
+			if fr == nil || mr == nil {
+				p("| not run |||||\n")
+				break
+			}
+			p("| %s ", ratioCell(humanize.Ms(fr.Latency.P50Ms), humanize.Ms(mr.Latency.P50Ms), fr.Latency.P50Ms, mr.Latency.P50Ms))
+			p("| %s ", ratioCell(humanize.Ms(fr.Latency.P99Ms), humanize.Ms(mr.Latency.P99Ms), fr.Latency.P99Ms, mr.Latency.P99Ms))
+			verdict := "-"
+			if mr.Latency.P99Ms > 0 {
+				verdict = fmt.Sprintf("≤ %.2g×: **met**", StoreP99Target)
+				if fr.Latency.P99Ms/mr.Latency.P99Ms > StoreP99Target {
+					verdict = fmt.Sprintf("≤ %.2g×: **NOT met**", StoreP99Target)
+				}
+			}
+			p("| %s ", verdict)
+			var fc, mc float64
+			if fr.Server != nil && fr.Server.Error == "" {
+				fc = fr.Server.CPUPerDeliveryUs
+			}
+			if mr.Server != nil && mr.Server.Error == "" {
+				mc = mr.Server.CPUPerDeliveryUs
+			}
+			p("| %s ", ratioCell(fmt.Sprintf("%.2f", fc), fmt.Sprintf("%.2f", mc), fc, mc))
+			p("| %d; %d |\n", fr.Messages.Lost, mr.Messages.Lost)
+			break
+		}
+	}
+	if pairs == 0 {
+		p("| no row ran with both stores ||||||||\n")
+	}
+	if rep.GoBench == nil {
+		return b.String()
+	}
+	p("\nThe file store on its own (`go test -bench` of ./chat/store/file/, medians; about 200-byte events):\n\n")
+	p("| benchmark | what | events/s | target | publisher's ns/event |\n| --- | --- | ---: | --- | ---: |\n")
+	found := false
+	for _, st := range rep.GoBench.Benchmarks {
+		if !strings.HasSuffix(st.Pkg, "chat/store/file") {
+			continue
+		}
+		what, target := "", "-"
+		switch {
+		case strings.HasPrefix(st.Name, "Append/fsync=everysec/rooms"):
+			what = "appends from parallel publishers into 16 rooms, until on disk"
+		case strings.HasPrefix(st.Name, "Append/fsync=everysec"):
+			what = "appends into one room, until written (group commit)"
+			target = fmt.Sprintf("≥ %s: **met**", humanize.Thousands(AppendTarget))
+			if st.Median["events/s"] < AppendTarget {
+				target = fmt.Sprintf("≥ %s: **NOT met**", humanize.Thousands(AppendTarget))
+			}
+		case strings.HasPrefix(st.Name, "Append/fsync=always"):
+			what = "appends into one room, each synced before it is delivered"
+		case strings.HasPrefix(st.Name, "Replay"):
+			what = "a room's 10,000 events read back from disk after a restart"
+		default:
+			continue
+		}
+		found = true
+		ns := "-"
+		if strings.HasPrefix(st.Name, "Append") {
+			ns = benchNum(st.Median["ns/op"])
+		}
+		p("| %s | %s | %s | %s | %s |\n", benchmd.Escape(st.Name), what, benchNum(st.Median["events/s"]), target, ns)
+	}
+	if !found {
+		p("| not run |||||\n")
+	}
+	return b.String()
 }

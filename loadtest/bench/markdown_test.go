@@ -49,12 +49,12 @@ func sampleReport() *Report {
 		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", childproc.AddrPlaceholder},
 		Config:     loadtest.ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
 		Rows: []RowRun{
-			{Row: Row{TargetServer, 1000, 1, 1, 20}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetFloor, 1000, 1, 1, 20}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 5000, 1, 1, 10}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
-			{Row: Row{TargetFloor, 5000, 1, 1, 10}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 10000, 1, 1, 5}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
-			{Row: Row{TargetServer, 5000, 10, 10, 200}, Skipped: "time budget"},
+			{Row: Row{TargetServer, 1000, 1, 1, 20, ""}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetFloor, 1000, 1, 1, 20, ""}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 5000, 1, 1, 10, ""}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
+			{Row: Row{TargetFloor, 5000, 1, 1, 10, ""}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 10000, 1, 1, 5, ""}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
+			{Row: Row{TargetServer, 5000, 10, 10, 200, ""}, Skipped: "time budget"},
 		},
 		GoBench: &GoBenchResult{Command: "go test", Failures: []string{"FAIL\tringchat/wsproto [build failed]"}},
 	}
@@ -112,6 +112,46 @@ func TestReportRegions(t *testing.T) {
 	}
 }
 
+// TestStoreRegion: the row with the history in memory is set beside the
+// default one at the same load, and the file store's benchmarks beside
+// their targets.
+func TestStoreRegion(t *testing.T) {
+	rep := sampleReport()
+	mem := rep.Rows[2]
+	mem.Row.Store = "memory"
+	r := *mem.Result
+	r.Latency.P99Ms, r.Latency.P50Ms, r.Messages.Lost = 160, 50, 0
+	r.Server = &loadtest.ServerStats{CPUPerDeliveryUs: 8}
+	mem.Result = &r
+	rep.Rows = append(rep.Rows, mem)
+	rep.GoBench = &GoBenchResult{Command: "go test", Benchmarks: []GoBenchStats{
+		{Pkg: "ringchat/chat/store/file", Name: "Append/fsync=everysec", Runs: 5, Median: map[string]float64{"ns/op": 800, "events/s": 950000}},
+		{Pkg: "ringchat/chat/store/file", Name: "Append/fsync=always", Runs: 5, Median: map[string]float64{"ns/op": 1000, "events/s": 700000}},
+		{Pkg: "ringchat/chat/store/file", Name: "Replay", Runs: 5, Median: map[string]float64{"ns/op": 8e6, "events/s": 1.25e6}},
+		{Pkg: "ringchat/chat", Name: "Publish/subs=1", Runs: 5, Median: map[string]float64{"ns/op": 300}},
+	}}
+	got := rep.Regions()[RegionStore]
+	for _, want := range []string{
+		"| 5,000 | 1 | 10 | 60.0ms / 50.0ms = **1.20×** | 200ms / 160ms = **1.25×** | ≤ 1.1×: **NOT met** | 10.00 / 8.00 = **1.25×** | 7; 0 |",
+		"| Append/fsync=everysec | appends into one room, until written (group commit) | 950,000 | ≥ 200,000: **met** | 800 |",
+		"| Append/fsync=always | appends into one room, each synced before it is delivered | 700,000 | - | 1,000 |",
+		"| Replay | a room's 10,000 events read back from disk after a restart | 1,250,000 | - | - |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("store region lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Publish") {
+		t.Errorf("store region shows another package's benchmark:\n%s", got)
+	}
+	if loadtest := rep.Regions()[RegionLoadtest]; !strings.Contains(loadtest, "| 7 server (-store memory) | 5,000 |") {
+		t.Errorf("the memory row is not named in the load-test tables:\n%s", loadtest)
+	}
+	if none := sampleReport().Regions()[RegionStore]; !strings.Contains(none, "no row ran with both stores") {
+		t.Errorf("store region without a memory row:\n%s", none)
+	}
+}
+
 func TestWriteBenchmarks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	rep := sampleReport()
@@ -155,7 +195,7 @@ func TestWriteBenchmarks(t *testing.T) {
 
 func TestIdleRegion(t *testing.T) {
 	row := func(clients, conns int, before, connected uint64) RowRun {
-		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5}, Result: &loadtest.Result{
+		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5, ""}, Result: &loadtest.Result{
 			Connections: loadtest.ConnectionStats{Connected: conns},
 			Server: &loadtest.ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
 				RSSPerConnBytes: float64(connected-before) / float64(conns)},
@@ -163,10 +203,10 @@ func TestIdleRegion(t *testing.T) {
 	}
 	rep := &Report{Rows: []RowRun{
 		row(1000, 1000, 10<<20, 15<<20), // too small to be listed
-		{Row: Row{TargetFloor, 10000, 1, 1, 5}, Result: &loadtest.Result{}},
+		{Row: Row{TargetFloor, 10000, 1, 1, 5, ""}, Result: &loadtest.Result{}},
 		row(10000, 10000, 10<<20, 60<<20),
 		row(19000, 19000, 10<<20, 130<<20),
-		{Row: Row{TargetServer, 19000, 1, 1, 2}, Skipped: "time budget"},
+		{Row: Row{TargetServer, 19000, 1, 1, 2, ""}, Skipped: "time budget"},
 	}}
 	got := rep.Regions()[RegionIdle]
 	for _, want := range []string{
