@@ -2,12 +2,14 @@ package chat
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"ringchat/chat/store"
+	"ringchat/chat/store/file"
 	"ringchat/chat/store/memory"
 )
 
@@ -16,7 +18,12 @@ import (
 // add and nothing is written. The benchmarks below measure the fan-out's
 // own cost; what writing to sockets costs is make bench's business.
 func benchRoom(b *testing.B, subs int) *room {
-	r, err := openRoom(memory.New(store.Retention{}), "bench", DefaultRingCapacity)
+	return benchRoomIn(b, memory.New(store.Retention{}), subs)
+}
+
+// benchRoomIn is benchRoom with the room's history in st.
+func benchRoomIn(b *testing.B, st store.Store, subs int) *room {
+	r, err := openRoom(st, "bench", DefaultRingCapacity)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,20 +50,36 @@ func waitForPasses(b *testing.B, r *room) {
 }
 
 // BenchmarkPublish measures what one chat message costs the goroutine that
-// publishes it — encode, append to the room's in-memory log (which numbers
-// and keeps it), put it in the ring, wake the room's buckets — in rooms of
-// 1, 100 and 10,000 members. The cost should not grow with the room but for
-// one atomic add (and at most one goroutine) per bucket of 256 members.
+// publishes it — encode, append to the room's log (which numbers and keeps
+// it), put it in the ring, wake the room's buckets — in rooms of 1, 100 and
+// 10,000 members, with the history in memory and on disk (the server's
+// default: the file store with -fsync everysec, whose writer goroutine
+// writes meanwhile). The cost should not grow with the room but for one
+// atomic add (and at most one goroutine) per bucket of 256 members, and the
+// disk should cost the publisher only a queued record.
 func BenchmarkPublish(b *testing.B) {
 	e := &Event{Type: TypeMessage, Room: "bench", From: "alice", Text: strings.Repeat("x", 100), Time: FormatTime(time.Now())}
-	for _, subs := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			r := benchRoom(b, subs)
-			b.ReportAllocs()
-			for b.Loop() {
-				r.publish(e, time.Now())
-			}
-		})
+	for _, kind := range []string{"memory", "file"} {
+		for _, subs := range []int{1, 100, 10000} {
+			b.Run(fmt.Sprintf("store=%s/subs=%d", kind, subs), func(b *testing.B) {
+				var st store.Store = memory.New(store.Retention{})
+				if kind == "file" {
+					fs, err := file.Open(file.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { fs.Close() })
+					st = fs
+				}
+				r := benchRoomIn(b, st, subs)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := r.publish(e, time.Now()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
