@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,11 +31,15 @@ type conn struct {
 	// other goroutines holding it may read them.
 	name          string
 	room          *room
-	limiter       tokenBucket
-	refused       int  // messages refused in a row by the rate limit
-	closing       bool // a close was asked for: further messages are dropped
+	sess          *session // the client's session: its name, rate limit and accepted sends
+	v1            bool     // the client speaks ringchat.v1: JSON send frames, each answered
+	closing       bool     // a close was asked for: further messages are dropped
 	deadlineSetAt time.Time
 	ip            string
+
+	// replaced is set when a new connection of the same session took over:
+	// this one's departure is not announced.
+	replaced atomic.Bool
 
 	// The room's fan-out list this connection is in, and where; under
 	// bucket.mu.
@@ -75,20 +80,38 @@ type move struct {
 
 func newConn(s *Server, ws *wsproto.Conn, ip string) *conn {
 	return &conn{
-		srv:     s,
-		ws:      ws,
-		ip:      ip,
-		limiter: newTokenBucket(s.opts.MessageRate, s.opts.MessageBurst, time.Now()),
+		srv: s,
+		ws:  ws,
+		ip:  ip,
+		v1:  ws.Subprotocol() == SubprotocolV1,
 	}
 }
 
-// start puts the connection in its room and queues its welcome. It runs on
-// the HTTP handler's goroutine; the reading goroutine starts after it.
+// start gives the connection its session — the one the client resumes, if
+// it is alive, or a new one — puts the connection in its room and queues
+// its welcome. It runs on the HTTP handler's goroutine; the reading
+// goroutine starts after it.
 func (c *conn) start(q chatQuery) error {
+	now := time.Now()
+	sess, name, old := c.srv.sessions.attach(q.session, c, func() tokenBucket {
+		return newTokenBucket(c.srv.opts.MessageRate, c.srv.opts.MessageBurst, now)
+	}, now)
+	c.sess = sess
+	if name != "" {
+		q.name = name // the session's name wins over the query's
+	}
+	if q.name == "" {
+		q.name = "guest-" + strconv.FormatUint(c.srv.guestSeq.Add(1), 10)
+	}
+	if old != nil {
+		old.replaced.Store(true)
+		old.closeWith(wsproto.CloseNormal, "replaced by a new connection of this session")
+	}
 	r, start, err := c.srv.enter(c, q.room, q.name)
 	if err != nil {
 		return err
 	}
+	sess.setName(c.name)
 	first := c.resume(r, start, q)
 	c.post(func() { c.moveTo = &first })
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
@@ -121,6 +144,7 @@ func (c *conn) read() {
 // only when it is.
 func (c *conn) end(err error) {
 	c.srv.leave(c)
+	c.srv.sessions.detach(c.sess, c, time.Now())
 	code := wsproto.CloseCode(c.sentCode.Load())
 	if code == 0 {
 		code = wsproto.CloseStatus(err)
@@ -142,7 +166,8 @@ func (c *conn) end(err error) {
 func (c *conn) resume(r *room, start uint64, q chatQuery) move {
 	m := move{sub: subscription{room: r, next: start}}
 	epoch := r.epoch()
-	m.frames = append(m.frames, directFrame(&Event{Type: TypeWelcome, Name: c.name, Room: r.name, ID: start - 1, Epoch: epoch}))
+	m.frames = append(m.frames, directFrame(&Event{Type: TypeWelcome, Name: c.name, Room: r.name, ID: start - 1, Epoch: epoch,
+		Session: c.sess.token, Limits: c.srv.limits()}))
 	switch {
 	case q.hasSince:
 		oldest := r.log.Oldest()
@@ -192,24 +217,63 @@ func (c *conn) readMessage() error {
 	c.srv.metrics.bytesIn.Add(uint64(len(msg)))
 	switch {
 	case c.closing:
-		// A close is on its way: what the client still sends is dropped.
+		return nil // a close is on its way: what the client still sends is dropped
 	case op == wsproto.OpBinary:
 		c.closeWith(wsproto.CloseUnsupportedData, "binary messages are not supported")
 		c.closing = true
-	case !c.limiter.allow(now):
+		return nil
+	}
+	line, cid := string(msg), ""
+	if c.v1 {
+		f, err := parseSendFrame(msg)
+		if err != nil {
+			c.refuse(f.CID, ReasonBadFrame, err.Error(), 0)
+			return nil
+		}
+		line, cid = f.Text, f.CID
+		if a, done := c.sess.acked(cid); done {
+			c.srv.metrics.duplicateSends.Add(1)
+			c.acknowledge(cid, a) // sent before: answered again, not published again
+			return nil
+		}
+	}
+	if ok, wait := c.sess.allow(now); !ok {
 		c.srv.metrics.rateLimited.Add(1)
-		c.refused++
-		if c.refused > c.srv.opts.MessageBurst {
+		if c.sess.refusedInARow() > c.srv.opts.MessageBurst {
 			c.closeWith(wsproto.ClosePolicyViolation, "rate limit exceeded")
 			c.closing = true
-		} else if c.refused == 1 {
-			c.closing = !c.reply(&Event{Type: TypeError, Text: fmt.Sprintf("slow down: at most %g messages per second; message dropped", c.srv.opts.MessageRate)})
+			return nil
 		}
-	default:
-		c.refused = 0
-		c.closing = !c.handle(string(msg))
+		c.refuse(cid, ReasonRateLimited, fmt.Sprintf("slow down: at most %g messages a second; not sent, retry in %.1f s", c.srv.opts.MessageRate, wait.Seconds()), wait)
+		return nil
+	}
+	o := c.handle(line)
+	switch {
+	case o.closed:
+		c.closing = true
+	case o.reason != "":
+		c.refuse(cid, o.reason, o.text, 0)
+	case c.v1:
+		c.sess.accept(cid, o.ack)
+		c.acknowledge(cid, o.ack)
 	}
 	return nil
+}
+
+// refuse tells the client a line was not taken: an error event with the
+// reason (and, in ringchat.v1, the send's client id).
+func (c *conn) refuse(cid, reason, text string, retryAfter time.Duration) {
+	c.srv.metrics.countRefusedSend(reason)
+	e := &Event{Type: TypeError, CID: cid, Reason: reason, Text: text}
+	if retryAfter > 0 {
+		e.RetryAfterMs = max(1, retryAfter.Milliseconds())
+	}
+	c.closing = !c.reply(e)
+}
+
+// acknowledge answers an accepted ringchat.v1 send.
+func (c *conn) acknowledge(cid string, a ackEntry) {
+	c.closing = !c.reply(&Event{Type: TypeAck, CID: cid, ID: a.id, Room: a.room})
 }
 
 // messageBufferSize is the size of the pooled buffers messages are read into.
@@ -232,72 +296,99 @@ func (c *conn) refreshDeadline(now time.Time) {
 	c.ws.SetReadDeadline(now.Add(idle))
 }
 
-// handle acts on one text frame. It returns false when it asked for the
-// connection to be closed.
-func (c *conn) handle(text string) bool {
+// outcome is what became of a line a client sent.
+type outcome struct {
+	ack    ackEntry // accepted: the room event it became (id 0: it made none)
+	reason string   // refused: one of the Reason words
+	text   string   // refused: the reason in words
+	closed bool     // the connection is being closed: no answer
+}
+
+func refused(reason, text string) outcome { return outcome{reason: reason, text: text} }
+
+// handle acts on one line: a chat message or a command.
+func (c *conn) handle(text string) outcome {
 	cmd := ParseCommand(text)
 	switch cmd.Kind {
 	case CmdMessage, CmdMe:
-		if msg := c.checkMessage(cmd.Arg); msg != "" {
-			return c.reply(&Event{Type: TypeError, Text: msg})
+		if reason, msg := c.checkMessage(cmd.Arg); reason != "" {
+			return refused(reason, msg)
 		}
 		typ := TypeMessage
 		if cmd.Kind == CmdMe {
 			typ = TypeMe
 		}
-		if _, err := c.srv.publish(c.room, &Event{Type: typ, Room: c.room.name, From: c.name, Text: cmd.Arg}); err != nil {
-			return c.reply(&Event{Type: TypeError, Text: strings.TrimPrefix(err.Error(), "chat: ")})
+		id, err := c.srv.publish(c.room, &Event{Type: typ, Room: c.room.name, From: c.name, Text: cmd.Arg})
+		if err != nil {
+			return refused(ReasonUnavailable, strings.TrimPrefix(err.Error(), "chat: "))
 		}
+		return outcome{ack: ackEntry{room: c.room.name, id: id}}
 	case CmdNick:
-		if err := c.srv.rename(c, cmd.Arg); err != nil {
-			return c.reply(&Event{Type: TypeError, Text: strings.TrimPrefix(err.Error(), "chat: ")})
+		id, err := c.srv.rename(c, cmd.Arg)
+		switch {
+		case errors.Is(err, errStoreUnavailable):
+			return refused(ReasonUnavailable, strings.TrimPrefix(err.Error(), "chat: "))
+		case err != nil:
+			return refused(ReasonBadCommand, strings.TrimPrefix(err.Error(), "chat: "))
 		}
+		c.sess.setName(c.name)
+		return outcome{ack: ackEntry{room: c.room.name, id: id}}
 	case CmdJoin:
 		return c.changeRoom(cmd.Arg)
 	case CmdWho:
-		return c.reply(c.srv.who(c))
+		return c.answer(c.srv.who(c))
 	case CmdHelp:
-		return c.reply(&Event{Type: TypeHelp, Text: HelpText})
+		return c.answer(&Event{Type: TypeHelp, Text: HelpText})
 	case CmdUsage:
-		return c.reply(&Event{Type: TypeError, Text: cmd.Arg})
+		return refused(ReasonBadCommand, cmd.Arg)
 	case CmdUnknown:
-		return c.reply(&Event{Type: TypeError, Text: "unknown command /" + cmd.Name() + "; /help lists the commands"})
+		return refused(ReasonBadCommand, "unknown command /"+cmd.Name()+"; /help lists the commands")
 	}
-	return true
+	return outcome{ack: ackEntry{room: c.room.name}}
 }
 
-// checkMessage returns why a chat message is refused, or "".
-func (c *conn) checkMessage(text string) string {
+// answer sends a command's answer, which makes no room event.
+func (c *conn) answer(e *Event) outcome {
+	if !c.reply(e) {
+		return outcome{closed: true}
+	}
+	return outcome{ack: ackEntry{room: c.room.name}}
+}
+
+// checkMessage returns why a chat message is refused (a Reason word and
+// the words for it), or "".
+func (c *conn) checkMessage(text string) (reason, msg string) {
 	switch {
 	case strings.TrimSpace(text) == "":
-		return "empty message not sent"
+		return ReasonEmpty, "empty message not sent"
 	case len(text) > c.srv.opts.MaxMessageBytes:
-		return fmt.Sprintf("message too long: %d bytes, the limit is %d; not sent", len(text), c.srv.opts.MaxMessageBytes)
+		return ReasonTooLong, fmt.Sprintf("message too long: %d bytes, the limit is %d; not sent", len(text), c.srv.opts.MaxMessageBytes)
 	}
-	return ""
+	return "", ""
 }
 
 // changeRoom moves the client to another room: leave in the old, join in the
 // new, and a new welcome so the client knows the new room's ids.
-func (c *conn) changeRoom(want string) bool {
+func (c *conn) changeRoom(want string) outcome {
 	name, err := CleanRoom(want)
 	if err != nil {
-		return c.reply(&Event{Type: TypeError, Text: strings.TrimPrefix(err.Error(), "chat: ")})
+		return refused(ReasonBadCommand, strings.TrimPrefix(err.Error(), "chat: "))
 	}
 	if name == c.room.name {
-		return c.reply(&Event{Type: TypeError, Text: "already in #" + name})
+		return refused(ReasonBadCommand, "already in #"+name)
 	}
 	display := c.name
 	c.srv.leave(c)
 	r, start, err := c.srv.enter(c, name, display)
 	if err != nil {
 		c.closeWith(wsproto.CloseInternalError, "cannot open the room")
-		return false
+		return outcome{closed: true}
 	}
+	c.sess.setName(c.name)
 	m := c.resume(r, start, chatQuery{})
 	c.post(func() { c.moveTo = &m })
 	c.wake()
-	return true
+	return outcome{ack: ackEntry{room: r.name}}
 }
 
 // reply queues a frame for this client alone. It returns false, having

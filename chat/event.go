@@ -18,7 +18,26 @@ const (
 	TypeGap     = "gap"     // events this client can no longer get
 	TypeError   = "error"   // a request was refused; the connection stays
 	TypeHelp    = "help"    // the answer to /help
+	TypeAck     = "ack"     // ringchat.v1: a send was accepted
 )
+
+// The reasons an error event gives for a refusal (CONTRACT.md, "Structured
+// client frames").
+const (
+	ReasonRateLimited = "rate_limited" // over the connection's rate; retry_after_ms says when to try again
+	ReasonTooLong     = "too_long"     // a message longer than limits.max_message
+	ReasonEmpty       = "empty"        // a message with nothing but spaces
+	ReasonBadCommand  = "bad_command"  // an unknown command, or a command used wrongly
+	ReasonBadFrame    = "bad_frame"    // a ringchat.v1 frame that is not a valid send
+	ReasonUnavailable = "unavailable"  // the history store cannot take the event now
+)
+
+// Limits are what a connection may send, as its welcome advertises them.
+type Limits struct {
+	Rate       float64 `json:"rate"`        // messages per second; 0 means no limit
+	Burst      int     `json:"burst"`       // messages at once, above the rate
+	MaxMessage int     `json:"max_message"` // bytes of one chat message
+}
 
 // Event is one server-to-client JSON object. Fields are omitted when empty.
 // Room events (message, me, join, leave, nick) carry the room's sequence
@@ -35,6 +54,13 @@ type Event struct {
 	Count  int      `json:"count,omitempty"`
 	Missed uint64   `json:"missed,omitempty"`
 	Epoch  string   `json:"epoch,omitempty"`
+
+	// ringchat.v1 answers and sessions.
+	CID          string  `json:"cid,omitempty"`            // ack, error: the client's id of the send answered
+	Reason       string  `json:"reason,omitempty"`         // error: why, one of the Reason words
+	RetryAfterMs int64   `json:"retry_after_ms,omitempty"` // error rate_limited: when a retry may pass
+	Session      string  `json:"session,omitempty"`        // welcome: the token that resumes this session
+	Limits       *Limits `json:"limits,omitempty"`         // welcome: what the connection may send
 }
 
 // TimeLayout is the format of Event.Time: RFC 3339, UTC, milliseconds.
@@ -84,6 +110,22 @@ func (e *Event) appendTail(b []byte) []byte {
 		b = strconv.AppendUint(b, e.Missed, 10)
 	}
 	b = appendField(b, "epoch", e.Epoch)
+	b = appendField(b, "cid", e.CID)
+	b = appendField(b, "reason", e.Reason)
+	if e.RetryAfterMs != 0 {
+		b = append(b, `,"retry_after_ms":`...)
+		b = strconv.AppendInt(b, e.RetryAfterMs, 10)
+	}
+	b = appendField(b, "session", e.Session)
+	if l := e.Limits; l != nil {
+		b = append(b, `,"limits":{"rate":`...)
+		b = strconv.AppendFloat(b, l.Rate, 'g', -1, 64)
+		b = append(b, `,"burst":`...)
+		b = strconv.AppendInt(b, int64(l.Burst), 10)
+		b = append(b, `,"max_message":`...)
+		b = strconv.AppendInt(b, int64(l.MaxMessage), 10)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

@@ -23,8 +23,11 @@ func TestEventAppendJSON(t *testing.T) {
 		{"who", Event{Type: TypeWho, Room: "r", Names: []string{"a", "b"}, Count: 2},
 			`{"type":"who","room":"r","names":["a","b"],"count":2}`},
 		{"gap", Event{Type: TypeGap, Room: "r", Missed: 12}, `{"type":"gap","room":"r","missed":12}`},
-		{"welcome", Event{Type: TypeWelcome, Name: "n", Room: "r", ID: 3, Epoch: "e1"},
-			`{"type":"welcome","id":3,"room":"r","name":"n","epoch":"e1"}`},
+		{"welcome", Event{Type: TypeWelcome, Name: "n", Room: "r", ID: 3, Epoch: "e1", Session: "s1", Limits: &Limits{Rate: 2.5, Burst: 20, MaxMessage: 4096}},
+			`{"type":"welcome","id":3,"room":"r","name":"n","epoch":"e1","session":"s1","limits":{"rate":2.5,"burst":20,"max_message":4096}}`},
+		{"ack", Event{Type: TypeAck, ID: 42, Room: "lobby", CID: "c17"}, `{"type":"ack","id":42,"room":"lobby","cid":"c17"}`},
+		{"refusal", Event{Type: TypeError, Text: "slow down", CID: "c\"1", Reason: ReasonRateLimited, RetryAfterMs: 400},
+			`{"type":"error","text":"slow down","cid":"c\"1","reason":"rate_limited","retry_after_ms":400}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

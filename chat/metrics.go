@@ -28,8 +28,10 @@ type Metrics struct {
 	gaps             atomic.Uint64
 	slowDisconnects  atomic.Uint64
 	rateLimited      atomic.Uint64
-	storeErrors      atomic.Uint64                 // events the store refused: not sent to anyone
-	storeReplayed    atomic.Uint64                 // events sent from the store, older than the ring held
+	storeErrors      atomic.Uint64 // events the store refused: not sent to anyone
+	storeReplayed    atomic.Uint64 // events sent from the store, older than the ring held
+	duplicateSends   atomic.Uint64 // ringchat.v1 sends already accepted, answered again
+	refusedSends     [len(refusalReasons)]atomic.Uint64
 	closes           [closeCodeSlots]atomic.Uint64 // by code 1000..1015, then "other"
 	fanout           latencyHistogram
 
@@ -38,6 +40,20 @@ type Metrics struct {
 }
 
 const closeCodeSlots = 17 // 1000-1015 and one for everything else
+
+// refusalReasons are the reasons a send is refused, in the order of
+// Metrics.refusedSends.
+var refusalReasons = [...]string{ReasonRateLimited, ReasonTooLong, ReasonEmpty, ReasonBadCommand, ReasonBadFrame, ReasonUnavailable}
+
+// countRefusedSend counts a line refused for reason.
+func (m *Metrics) countRefusedSend(reason string) {
+	for i, r := range refusalReasons {
+		if r == reason {
+			m.refusedSends[i].Add(1)
+			return
+		}
+	}
+}
 
 func (m *Metrics) countClose(code uint16) {
 	i := int(code) - 1000
@@ -104,6 +120,11 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("ringchat_gaps_total", "Gap events sent to clients that fell behind.", m.gaps.Load())
 	counter("ringchat_slow_disconnects_total", "Clients closed with 1008 for falling behind.", m.slowDisconnects.Load())
 	counter("ringchat_rate_limited_total", "Client messages refused by the rate limit.", m.rateLimited.Load())
+	fmt.Fprintf(cw, "# HELP ringchat_sends_refused_total Lines clients sent that were refused, by reason (each got an error event).\n# TYPE ringchat_sends_refused_total counter\n")
+	for i, r := range refusalReasons {
+		fmt.Fprintf(cw, "ringchat_sends_refused_total{reason=%q} %d\n", r, m.refusedSends[i].Load())
+	}
+	counter("ringchat_duplicate_sends_total", "ringchat.v1 sends whose cid the session had accepted: answered with the original ack, not published again.", m.duplicateSends.Load())
 	counter("ringchat_store_errors_total", "Room events the history store refused (not sent to anyone).", m.storeErrors.Load())
 	counter("ringchat_store_replayed_total", "Room events sent from the history store because the ring no longer held them.", m.storeReplayed.Load())
 

@@ -29,3 +29,11 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	b.tokens--
 	return true
 }
+
+// wait returns how long, after the last allow, until a token is there.
+func (b *tokenBucket) wait() time.Duration {
+	if b.rate <= 0 || b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}

@@ -133,6 +133,8 @@ type Server struct {
 	conns map[*conn]struct{}
 	perIP map[string]int
 
+	sessions sessions
+
 	shuttingDown bool           // set once by Shutdown, under mu
 	wg           sync.WaitGroup // one per admitted connection attempt
 
@@ -158,7 +160,11 @@ func NewServer(opts Options) (*Server, error) {
 		stopKeepalive: make(chan struct{}),
 		keepaliveDone: make(chan struct{}),
 	}
+	// Sessions outlive their connections by SessionTTL: room for twice
+	// the connections, the oldest ended ones forgotten first beyond that.
+	s.sessions = sessions{byTok: make(map[string]*session), max: 2 * opts.MaxConnections}
 	s.accept = wsproto.AcceptOptions{
+		Subprotocols: []string{SubprotocolV1},
 		ConnOptions: wsproto.ConnOptions{
 			MaxMessageSize: opts.MaxFrameBytes,
 			ReadBufferSize: opts.ReadBufferSize,
@@ -227,7 +233,8 @@ type chatQuery struct {
 	since      uint64
 	hasSince   bool
 	epoch      string
-	history    int // how many of the newest events to send after the welcome (without since)
+	history    int    // how many of the newest events to send after the welcome (without since)
+	session    string // the token of the session the client resumes
 }
 
 // MaxHistoryQuery is the largest history=N a client may ask for.
@@ -263,6 +270,14 @@ func parseChatQuery(r *http.Request) (chatQuery, error) {
 			return q, fmt.Errorf("chat: history must be a number of events from 0 to %d", MaxHistoryQuery)
 		}
 		q.history = n
+	}
+	if tok := v.Get("session"); tok != "" {
+		if len(tok) > 64 || strings.ContainsFunc(tok, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) {
+			return q, errors.New("chat: session must be the token of a welcome")
+		}
+		q.session = tok
 	}
 	return q, nil
 }
@@ -305,9 +320,6 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		s.metrics.countRefusal(reason)
 		s.log.Debug("handshake refused", "remote", r.RemoteAddr, "err", err)
 		return
-	}
-	if q.name == "" {
-		q.name = "guest-" + strconv.FormatUint(s.guestSeq.Add(1), 10)
 	}
 	if s.opts.SendBufferBytes > 0 {
 		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
@@ -479,6 +491,7 @@ func (s *Server) keepalive() {
 			c.notify()
 		}
 		clear(conns)
+		s.sessions.sweep(time.Now())
 	}
 }
 
@@ -498,13 +511,22 @@ func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
 		s.rooms[roomName] = r
 		s.metrics.rooms.Add(1)
 	}
-	name := uniqueName(r, want)
+	// A connection of the same session that holds the name — the one this
+	// connection replaces, on its way out — hands it over, silently.
+	handover := false
+	if other, taken := r.names[nameKey(want)]; taken && other.sess == c.sess && other != c {
+		handover = true
+	}
+	name := want
+	if !handover {
+		name = uniqueName(r, want)
+	}
 	r.members[c] = struct{}{}
 	r.names[nameKey(name)] = c
 	r.addMember(c)
 	c.name, c.room = name, r
 	start := r.latest() + 1
-	announce := len(r.members) <= s.opts.AnnounceLimit
+	announce := len(r.members) <= s.opts.AnnounceLimit && !handover
 	s.mu.Unlock()
 	if announce {
 		s.publish(r, &Event{Type: TypeJoin, Room: r.name, From: name})
@@ -520,7 +542,7 @@ func (s *Server) leave(c *conn) {
 		return
 	}
 	s.mu.Lock()
-	announce := len(r.members) <= s.opts.AnnounceLimit && len(r.members) > 1
+	announce := len(r.members) <= s.opts.AnnounceLimit && len(r.members) > 1 && !c.replaced.Load()
 	delete(r.members, c)
 	r.removeMember(c)
 	if r.names[nameKey(c.name)] == c {
@@ -543,27 +565,33 @@ func (s *Server) leave(c *conn) {
 }
 
 // rename gives c a new display name, if no one else in its room has it, and
-// announces the change.
-func (s *Server) rename(c *conn, want string) error {
+// announces the change; it returns the id of the nick event.
+func (s *Server) rename(c *conn, want string) (uint64, error) {
 	name, err := CleanName(want)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r, old := c.room, c.name
 	key := nameKey(name)
 	s.mu.Lock()
 	if other, taken := r.names[key]; taken && other != c {
 		s.mu.Unlock()
-		return fmt.Errorf("chat: the name %s is taken in #%s", name, r.name)
+		return 0, fmt.Errorf("chat: the name %s is taken in #%s", name, r.name)
 	}
 	delete(r.names, nameKey(old))
 	r.names[key] = c
 	c.name = name
 	s.mu.Unlock()
-	if _, err := s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name}); err != nil {
-		return err
+	return s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name})
+}
+
+// limits returns what a connection may send, as the welcome advertises it.
+func (s *Server) limits() *Limits {
+	l := &Limits{MaxMessage: s.opts.MaxMessageBytes}
+	if s.opts.MessageRate > 0 {
+		l.Rate, l.Burst = s.opts.MessageRate, s.opts.MessageBurst
 	}
-	return nil
+	return l
 }
 
 // who describes c's room: its member count and the first names, sorted.

@@ -593,7 +593,7 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("closed with %v, want 1003", code)
 		}
 	})
-	t.Run("rate limit warns then closes 1008", func(t *testing.T) {
+	t.Run("rate limit refuses each line with a reason, then closes a flood 1008", func(t *testing.T) {
 		ts := startServer(t, chat.Options{MessageRate: 0.001, MessageBurst: 3})
 		a, _ := ts.join(t, "name=a")
 		for i := range 20 {
@@ -607,19 +607,23 @@ func TestLimits(t *testing.T) {
 			if !ok {
 				break
 			}
-			_ = e.at
 			switch e.Type {
 			case chat.TypeMessage:
 				got++
 			case chat.TypeError:
 				errs++
+				if e.Reason != chat.ReasonRateLimited || e.RetryAfterMs <= 0 || e.CID != "" {
+					t.Fatalf("refusal %+v: want reason rate_limited, a retry_after_ms and no cid", e.Event)
+				}
 			}
 		}
 		if code := wsproto.CloseStatus(<-a.err); code != wsproto.ClosePolicyViolation {
 			t.Fatalf("closed with %v, want 1008", code)
 		}
-		if got != 3 || errs != 1 {
-			t.Fatalf("%d messages through and %d errors, want 3 and 1", got, errs)
+		// The burst passes; each of the next burst lines is refused with
+		// an error of its own; one more refused in a row is a flood.
+		if got != 3 || errs != 3 {
+			t.Fatalf("%d messages through and %d errors, want 3 and 3", got, errs)
 		}
 	})
 	t.Run("max connections 503", func(t *testing.T) {
