@@ -1,11 +1,14 @@
 // Package client is ringchat's terminal client: lines from an input go to the
 // chat as messages or commands, and the room's events come back formatted
-// for a terminal. It reconnects with backoff and resumes where it left off,
-// so a server restart loses or repeats nothing the server still holds.
+// for a terminal. It speaks ringchat.v1, so every line is answered; it
+// reconnects with backoff and resumes its session where it left off, so a
+// server restart loses or repeats nothing the server still holds, and a
+// line is never published twice.
 package client
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -14,6 +17,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,15 +54,23 @@ type Config struct {
 
 // Errors Run returns.
 var (
-	// ErrUnconfirmed means the input ended but not every message sent was
-	// confirmed by the server (echoed back) in time, or the server refused some.
+	// ErrUnconfirmed means the input ended but not every line sent was
+	// confirmed by the server in time, or the server refused some.
 	ErrUnconfirmed = errors.New("client: some messages were not confirmed by the server")
 )
 
-// Run chats until the input ends (then it waits for its own messages to come
-// back, closes with 1000 and returns nil) or ctx is cancelled (it closes with
-// 1000 and returns nil). A refused handshake other than 503 ends it with an
-// error: retrying cannot help.
+// Run chats until the input ends (then it waits for the server to answer
+// every line sent, closes with 1000 and returns nil) or ctx is cancelled
+// (it closes with 1000 and returns nil). A refused handshake other than
+// 503 ends it with an error: retrying cannot help.
+//
+// It speaks ringchat.v1: every line goes out with a client id of its own
+// and is answered by an ack or a refusal. A line is pending until its
+// answer; after a reconnect — with the session's token, so the name and
+// the server's memory of accepted ids carry over — pending lines are sent
+// again with the same ids, and the server publishes none twice. Lines are
+// paced by the rate the welcome advertises; one refused as rate limited is
+// sent again by itself after the wait the server names.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.EchoTimeout <= 0 {
 		cfg.EchoTimeout = 10 * time.Second
@@ -75,13 +87,26 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.loop(ctx)
 }
 
-// pendingMessage is a message sent and not yet seen coming back.
-type pendingMessage struct {
-	kind string // chat.TypeMessage or chat.TypeMe
-	text string
-	sent bool // written to a connection (which may have died before the server read it)
-	gen  int  // the connection it was written to
+// pendingLine is a line sent, or to send, and not yet answered.
+type pendingLine struct {
+	cid     string
+	text    string    // the line as the user typed it
+	sent    bool      // written to the current connection
+	retryAt time.Time // rate limited: not to be sent again before
+	// Acked: the server took it, and it became the room event with id in
+	// room, which the line waits to show (an ack may come before it).
+	acked bool
+	id    uint64
+	room  string
+	// When it was typed, and whether the user was told it is still
+	// sending.
+	at    time.Time
+	noted bool
 }
+
+// slowAnswer is how long a line may wait for its answer before the user
+// is told it is still sending.
+const slowAnswer = 2 * time.Second
 
 type session struct {
 	cfg   Config
@@ -89,21 +114,52 @@ type session struct {
 	room  string
 	epoch string
 	last  uint64 // id of the last room event shown
+	token string // the session's, from the welcome
 	lines chan string
 	done  chan struct{} // closed when Run returns: stop feeding lines
-	gen   int           // counts connections
+	nextC uint64        // numbers client ids
 
-	pending  []pendingMessage
+	pending  []*pendingLine
 	refused  int
 	inputEOF bool
 	eofAt    time.Time
-	// Once the replay after a reconnect reaches replayEnd, messages sent on
-	// the old connection that did not come back are sent again.
-	replayEnd uint64
-	resending bool
+	pace     pacer
 	// The connection asked for the room's recent history: the events
 	// before its welcome's id are shown too.
 	askedHistory bool
+}
+
+// pacer keeps the client within the rate the welcome advertises, a token
+// bucket like the server's.
+type pacer struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (p *pacer) set(l *chat.Limits, now time.Time) {
+	if l == nil || l.Rate <= 0 {
+		*p = pacer{}
+		return
+	}
+	first := p.rate == 0
+	p.rate, p.burst = l.Rate, float64(l.Burst)
+	if first {
+		p.tokens, p.last = p.burst, now
+	}
+}
+
+// take takes a token at now, or says how long until one is there.
+func (p *pacer) take(now time.Time) (bool, time.Duration) {
+	if p.rate <= 0 {
+		return true, 0
+	}
+	p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	p.last = now
+	if p.tokens >= 1 {
+		p.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
 }
 
 // readInput feeds input lines to s.lines and closes it at the end of the
@@ -122,6 +178,26 @@ func (s *session) readInput() {
 	close(s.lines)
 }
 
+// queue adds a line the user typed to the pending ones.
+func (s *session) queue(line string) {
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	s.nextC++
+	s.pending = append(s.pending, &pendingLine{cid: "c" + strconv.FormatUint(s.nextC, 10), text: line, at: time.Now()})
+}
+
+// noteSlow tells the user about lines that wait long for their answer:
+// "sending" until the server has answered.
+func (s *session) noteSlow(now time.Time) {
+	for _, p := range s.pending {
+		if !p.acked && !p.noted && now.Sub(p.at) >= slowAnswer {
+			p.noted = true
+			fmt.Fprintf(s.cfg.Out, "-- sending: %s\n", clean(p.text))
+		}
+	}
+}
+
 // loop connects, chats, and reconnects until the session is over.
 func (s *session) loop(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
@@ -138,6 +214,9 @@ func (s *session) loop(ctx context.Context) error {
 			var cve *tls.CertificateVerificationError
 			if errors.As(err, &cve) {
 				return fmt.Errorf("client: the server's certificate is not trusted (%v); -insecure accepts it, for a development server", cve.Err)
+			}
+			if errors.Is(err, errNoV1) {
+				return err
 			}
 			if s.inputEOF && time.Since(s.eofAt) > s.cfg.EchoTimeout {
 				return fmt.Errorf("client: cannot reach the server: %w", err)
@@ -163,7 +242,7 @@ func (s *session) loop(ctx context.Context) error {
 }
 
 // waitOffline waits before the next attempt to connect, queueing the
-// messages typed meanwhile. It returns false if ctx ended.
+// lines typed meanwhile. It returns false if ctx ended.
 func (s *session) waitOffline(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -182,20 +261,21 @@ func (s *session) waitOffline(ctx context.Context, d time.Duration) bool {
 				s.inputEOF, s.eofAt = true, time.Now()
 				continue
 			}
-			switch cmd := chat.ParseCommand(line); {
-			case strings.TrimSpace(line) == "":
-			case cmd.Kind == chat.CmdMessage:
-				s.pending = append(s.pending, pendingMessage{kind: chat.TypeMessage, text: cmd.Arg})
-			case cmd.Kind == chat.CmdMe:
-				s.pending = append(s.pending, pendingMessage{kind: chat.TypeMe, text: cmd.Arg})
-			default:
-				fmt.Fprintf(s.cfg.Log, "-- not connected: %s not sent\n", clean(line))
+			s.queue(line)
+			if len(s.pending) > 0 && s.pending[len(s.pending)-1].text == line {
+				s.pending[len(s.pending)-1].noted = true
+				fmt.Fprintf(s.cfg.Out, "-- not connected; sending when back: %s\n", clean(line))
 			}
 		}
 	}
 }
 
-// connect dials the server, resuming after the last event seen.
+// errNoV1 means the server did not take the ringchat.v1 subprotocol.
+var errNoV1 = errors.New("client: the server does not speak " + chat.SubprotocolV1)
+
+// connect dials the server: resuming the session and the room after the
+// last event seen, or, the first time, asking for the room's recent
+// history.
 func (s *session) connect(ctx context.Context) (*wsproto.Conn, error) {
 	u, err := url.Parse(s.cfg.URL)
 	if err != nil {
@@ -208,6 +288,9 @@ func (s *session) connect(ctx context.Context) (*wsproto.Conn, error) {
 	if s.room != "" {
 		q.Set("room", s.room)
 	}
+	if s.token != "" {
+		q.Set("session", s.token)
+	}
 	s.askedHistory = false
 	switch {
 	case s.epoch != "":
@@ -218,13 +301,17 @@ func (s *session) connect(ctx context.Context) (*wsproto.Conn, error) {
 		s.askedHistory = true
 	}
 	u.RawQuery = q.Encode()
-	opts := &wsproto.DialOptions{}
+	opts := &wsproto.DialOptions{Subprotocols: []string{chat.SubprotocolV1}}
 	if s.cfg.InsecureSkipVerify {
 		opts.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, _, err := wsproto.Dial(dctx, u.String(), opts)
+	if err == nil && c.Subprotocol() != chat.SubprotocolV1 {
+		c.CloseNow()
+		return nil, errNoV1
+	}
 	return c, err
 }
 
@@ -250,31 +337,36 @@ func (s *session) chat(ctx context.Context, c *wsproto.Conn) (done bool, err err
 		}
 	}()
 	defer c.CloseNow()
-	s.gen++
-
-	// Messages typed while disconnected go out now; those sent on the old
-	// connection wait for the replay to show whether the server got them.
-	for i := range s.pending {
-		if !s.pending[i].sent {
-			if err := s.send(c, &s.pending[i]); err != nil {
-				return false, err
-			}
-		}
+	for _, p := range s.pending {
+		p.sent = p.acked // the connection they went to is gone: they go again, with their ids
 	}
-
+	welcomed := false
 	var echoDeadline <-chan time.Time
 	lines := s.lines
 	if s.inputEOF {
 		lines = nil
 		echoDeadline = time.After(time.Until(s.eofAt.Add(s.cfg.EchoTimeout)))
 	}
+	paceTimer := time.NewTimer(time.Hour)
+	defer paceTimer.Stop()
+	slow := time.NewTicker(slowAnswer / 2)
+	defer slow.Stop()
 	for {
-		if s.inputEOF && len(s.pending) == 0 {
+		if s.inputEOF && len(s.pending) == 0 && welcomed {
 			c.Close(wsproto.CloseNormal, "bye")
 			if s.refused > 0 {
 				return true, ErrUnconfirmed
 			}
 			return true, nil
+		}
+		if welcomed {
+			wait, err := s.sendDue(c)
+			if err != nil {
+				return false, err
+			}
+			if wait > 0 {
+				paceTimer.Reset(wait)
+			}
 		}
 		select {
 		case line, ok := <-lines:
@@ -283,9 +375,7 @@ func (s *session) chat(ctx context.Context, c *wsproto.Conn) (done bool, err err
 				echoDeadline = time.After(s.cfg.EchoTimeout)
 				continue
 			}
-			if err := s.input(c, line); err != nil {
-				return false, err
-			}
+			s.queue(line)
 		case e, ok := <-events:
 			if !ok {
 				err := <-readErr
@@ -294,12 +384,16 @@ func (s *session) chat(ctx context.Context, c *wsproto.Conn) (done bool, err err
 				}
 				return false, err
 			}
-			if err := s.show(c, e); err != nil {
-				return false, err
+			if e.Type == chat.TypeWelcome {
+				welcomed = true
 			}
+			s.show(e)
+		case <-paceTimer.C:
+		case now := <-slow.C:
+			s.noteSlow(now)
 		case <-echoDeadline:
 			c.Close(wsproto.CloseNormal, "bye")
-			return true, fmt.Errorf("%w: %d not echoed within %v", ErrUnconfirmed, len(s.pending), s.cfg.EchoTimeout)
+			return true, fmt.Errorf("%w: %d not answered within %v", ErrUnconfirmed, len(s.pending), s.cfg.EchoTimeout)
 		case <-ctx.Done():
 			c.Close(wsproto.CloseNormal, "bye")
 			return true, nil
@@ -307,40 +401,46 @@ func (s *session) chat(ctx context.Context, c *wsproto.Conn) (done bool, err err
 	}
 }
 
-// input sends one line typed by the user.
-func (s *session) input(c *wsproto.Conn, line string) error {
-	if strings.TrimSpace(line) == "" {
-		return nil
+// sendDue sends the pending lines not yet sent on this connection, in
+// order, as far as the pace allows; it returns how long until the next
+// may go, 0 when none waits.
+func (s *session) sendDue(c *wsproto.Conn) (time.Duration, error) {
+	now := time.Now()
+	for _, p := range s.pending {
+		if p.sent {
+			continue
+		}
+		if wait := p.retryAt.Sub(now); wait > 0 {
+			return wait, nil
+		}
+		if ok, wait := s.pace.take(now); !ok {
+			return wait, nil
+		}
+		b, _ := json.Marshal(chat.SendFrame{Type: "send", CID: p.cid, Text: p.text})
+		if err := c.WriteMessage(wsproto.OpText, b); err != nil {
+			return 0, err
+		}
+		p.sent = true
 	}
-	cmd := chat.ParseCommand(line)
-	switch cmd.Kind {
-	case chat.CmdMessage:
-		s.pending = append(s.pending, pendingMessage{kind: chat.TypeMessage, text: cmd.Arg})
-		return s.send(c, &s.pending[len(s.pending)-1])
-	case chat.CmdMe:
-		s.pending = append(s.pending, pendingMessage{kind: chat.TypeMe, text: cmd.Arg})
-		return s.send(c, &s.pending[len(s.pending)-1])
-	}
-	return c.WriteMessage(wsproto.OpText, []byte(line))
+	return 0, nil
 }
 
-// send writes a pending message, escaping a leading slash.
-func (s *session) send(c *wsproto.Conn, p *pendingMessage) error {
-	text := p.text
-	switch {
-	case p.kind == chat.TypeMe:
-		text = "/me " + text
-	case strings.HasPrefix(text, "/"):
-		text = "/" + text
+// answered takes the line with client id cid off the pending list,
+// returning it.
+func (s *session) answered(cid string) *pendingLine {
+	for i, p := range s.pending {
+		if p.cid == cid {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return p
+		}
 	}
-	p.sent, p.gen = true, s.gen
-	return c.WriteMessage(wsproto.OpText, []byte(text))
+	return nil
 }
 
 // show prints one event and keeps the session's view of the room current.
-func (s *session) show(c *wsproto.Conn, e chat.Event) error {
-	if e.Type != chat.TypeWelcome && e.ID != 0 && e.Room == s.room && e.ID <= s.last {
-		return nil // already shown before a reconnect (a welcome's id is the room's latest, not its own)
+func (s *session) show(e chat.Event) {
+	if isRoomEvent(e.Type) && e.Room == s.room && e.ID <= s.last {
+		return // already shown before a reconnect (a welcome's or an ack's id is another event's)
 	}
 	out := s.cfg.Out
 	stamp := s.stamp(e.Time)
@@ -355,16 +455,19 @@ func (s *session) show(c *wsproto.Conn, e chat.Event) error {
 			s.last = e.ID // a room new to us: start from now
 		}
 		s.name, s.room, s.epoch = e.Name, e.Room, e.Epoch
-		s.replayEnd = e.ID
-		s.resending = true
+		if e.Session != "" {
+			s.token = e.Session
+		}
+		s.pace.set(e.Limits, time.Now())
 		fmt.Fprintf(out, "-- connected to #%s as %s\n", clean(e.Room), clean(e.Name))
-		return s.resendIfReplayed(c)
+		return
+	case chat.TypeAck:
+		s.acknowledged(e)
+		return
 	case chat.TypeMessage:
 		fmt.Fprintf(out, "%s %s: %s\n", stamp, clean(e.From), clean(e.Text))
-		s.confirm(e)
 	case chat.TypeMe:
 		fmt.Fprintf(out, "%s * %s %s\n", stamp, clean(e.From), clean(e.Text))
-		s.confirm(e)
 	case chat.TypeJoin:
 		fmt.Fprintf(out, "%s --> %s joined #%s\n", stamp, clean(e.From), clean(e.Room))
 	case chat.TypeLeave:
@@ -391,51 +494,70 @@ func (s *session) show(c *wsproto.Conn, e chat.Event) error {
 			fmt.Fprintf(out, "!! #%s restarted its history; showing what it kept\n", clean(e.Room))
 		}
 	case chat.TypeError:
-		fmt.Fprintf(out, "!! %s\n", clean(e.Text))
-		if len(s.pending) > 0 && s.pending[0].sent {
-			s.pending = s.pending[1:]
-			s.refused++
-		}
+		s.refusal(e)
 	case chat.TypeHelp:
 		fmt.Fprintf(out, "-- %s\n", clean(e.Text))
 	default:
-		return nil
-	}
-	if e.ID != 0 && e.Room == s.room {
-		s.last = e.ID
-	}
-	return s.resendIfReplayed(c)
-}
-
-// confirm crosses a message off the pending list when it is our own.
-func (s *session) confirm(e chat.Event) {
-	if e.From != s.name {
 		return
 	}
-	for i, p := range s.pending {
-		if p.kind == e.Type && p.text == e.Text {
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			return
-		}
+	if isRoomEvent(e.Type) && e.Room == s.room {
+		s.last = e.ID
+		s.shownUpTo()
 	}
 }
 
-// resendIfReplayed sends again, once the replay after a reconnect has caught
-// up, the messages that were written to the old connection but never came
-// back: the server never published them.
-func (s *session) resendIfReplayed(c *wsproto.Conn) error {
-	if !s.resending || s.last < s.replayEnd {
-		return nil
+// isRoomEvent reports whether events of type typ are the room's own,
+// numbered by its ids.
+func isRoomEvent(typ string) bool {
+	switch typ {
+	case chat.TypeMessage, chat.TypeMe, chat.TypeJoin, chat.TypeLeave, chat.TypeNick:
+		return true
 	}
-	s.resending = false
-	for i := range s.pending {
-		if p := &s.pending[i]; p.sent && p.gen < s.gen {
-			if err := s.send(c, p); err != nil {
-				return err
-			}
+	return false
+}
+
+// acknowledged takes an answered line off the pending list — at once for
+// a command, or once its room event is shown: its echo may still be on
+// its way.
+func (s *session) acknowledged(e chat.Event) {
+	for _, p := range s.pending {
+		if p.cid == e.CID {
+			p.acked, p.sent, p.id, p.room = true, true, e.ID, e.Room
 		}
 	}
-	return nil
+	s.shownUpTo()
+}
+
+// shownUpTo drops the acknowledged lines whose events have been shown.
+func (s *session) shownUpTo() {
+	s.pending = slices.DeleteFunc(s.pending, func(p *pendingLine) bool {
+		return p.acked && (p.id == 0 || p.room != s.room || p.id <= s.last)
+	})
+}
+
+// refusal shows why a line was not taken. One refused for the rate is
+// sent again by itself once the server's wait is over.
+func (s *session) refusal(e chat.Event) {
+	p := s.answered(e.CID)
+	if e.Reason == chat.ReasonRateLimited && p != nil {
+		wait := time.Duration(e.RetryAfterMs) * time.Millisecond
+		fmt.Fprintf(s.cfg.Out, "!! not sent: rate limited, retry in %.1f s (retrying by itself): %s\n", wait.Seconds(), clean(p.text))
+		p.sent, p.retryAt = false, time.Now().Add(wait)
+		s.pending = append([]*pendingLine{p}, s.pending...)
+		slices.SortStableFunc(s.pending, func(a, b *pendingLine) int { return cmpCID(a.cid, b.cid) })
+		return
+	}
+	fmt.Fprintf(s.cfg.Out, "!! %s\n", clean(e.Text))
+	if p != nil {
+		s.refused++
+	}
+}
+
+// cmpCID orders client ids as they were given out: "c" and a number.
+func cmpCID(a, b string) int {
+	x, _ := strconv.ParseUint(strings.TrimPrefix(a, "c"), 10, 64)
+	y, _ := strconv.ParseUint(strings.TrimPrefix(b, "c"), 10, 64)
+	return cmp.Compare(x, y)
 }
 
 // stamp formats an event time as [15:04:05] in the configured zone.

@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -255,6 +256,7 @@ type proxy struct {
 	addr   string
 	mu     sync.Mutex
 	paused bool
+	muted  bool // what the server sends is dropped on the floor
 	conns  []net.Conn
 }
 
@@ -283,7 +285,7 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
 			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			go func() { io.Copy(&mutable{p, c}, up); c.Close() }()
 		}
 	}()
 	return p
@@ -292,15 +294,102 @@ func newProxy(t *testing.T, target string) *proxy {
 func (p *proxy) pause() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.paused = true
+	p.paused, p.muted = true, false
 	for _, c := range p.conns {
 		c.Close()
 	}
 	p.conns = nil
 }
 
+// mute drops what the server sends from now on, until the next pause: a
+// connection whose downstream died first.
+func (p *proxy) mute() {
+	p.mu.Lock()
+	p.muted = true
+	p.mu.Unlock()
+}
+
+// mutable writes to w unless the proxy is muted.
+type mutable struct {
+	p *proxy
+	w io.Writer
+}
+
+func (m *mutable) Write(b []byte) (int, error) {
+	m.p.mu.Lock()
+	muted := m.p.muted
+	m.p.mu.Unlock()
+	if muted {
+		return len(b), nil
+	}
+	return m.w.Write(b)
+}
+
 func (p *proxy) resume() {
 	p.mu.Lock()
 	p.paused = false
 	p.mu.Unlock()
+}
+
+// Finding 4 of issue 11: a connection dies after the server stored a line
+// but before the client heard back. The client sends it again on its next
+// connection, with the same id, and the server answers it without
+// publishing it twice: everyone sees it once. (The reconnect is quick, the
+// old connection still open on the server: the session keeps the name.)
+func TestResendAfterLostAnswerIsNotDuplicated(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln)
+	p := newProxy(t, ln.Addr().String())
+	a := start(t, "ws://"+p.addr+"/ws", "alice")
+	a.out.waitFor(t, "--> alice joined", 1)
+	b := start(t, "ws://"+ln.Addr().String()+"/ws", "bob")
+	a.out.waitFor(t, "--> bob joined", 1)
+
+	p.mute() // alice's downstream dies: she will hear nothing back
+	a.say(t, "only once")
+	b.out.waitFor(t, "alice: only once", 1) // the server stored and published it
+	p.pause()                               // now her connection is cut
+	a.log.waitFor(t, "connection lost", 1)
+	p.resume()
+	a.out.waitFor(t, "connected to #lobby as alice", 2)
+	a.out.waitFor(t, "alice: only once", 1)
+	a.say(t, "and then this")
+	b.out.waitFor(t, "alice: and then this", 1)
+	a.out.waitFor(t, "alice: and then this", 1)
+	for who, out := range map[string]string{"alice": a.out.String(), "bob": b.out.String()} {
+		if n := strings.Count(out, "alice: only once"); n != 1 {
+			t.Fatalf("%s shows the line %d times:\n%s", who, n, out)
+		}
+		if strings.Contains(out, "alice-2") {
+			t.Fatalf("%s shows a renamed alice:\n%s", who, out)
+		}
+	}
+}
+
+// Finding 2 of issue 11, in the terminal client: thirty lines piped at once
+// to a server with the default limits (10 a second, a burst of 20) all get
+// through, once each, without a refusal: the client paces itself by the
+// limits its welcome advertises.
+func TestPipedBurstAtDefaultLimits(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	chattest.Start(t, ln, chat.Options{MessageRate: 10, MessageBurst: 20}) // the server's defaults
+	var in strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&in, "line %d\n", i)
+	}
+	var out bytes.Buffer
+	err := client.Run(context.Background(), client.Config{
+		URL: "ws://" + ln.Addr().String() + "/ws", Name: "bot", In: strings.NewReader(in.String()), Out: &out, Location: time.UTC,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	for i := range 30 {
+		if n := strings.Count(out.String(), fmt.Sprintf("bot: line %d\n", i)); n != 1 {
+			t.Fatalf("line %d shown %d times:\n%s", i, n, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "!!") {
+		t.Fatalf("a refusal:\n%s", out.String())
+	}
 }
