@@ -37,8 +37,8 @@ type conn struct {
 	deadlineSetAt time.Time
 	ip            string
 
-	// replaced is set when a new connection of the same session took over:
-	// this one's departure is not announced.
+	// replaced is set when a new connection of the same session took over
+	// in the same room: this one's departure is not announced.
 	replaced atomic.Bool
 
 	// The room's fan-out list this connection is in, and where; under
@@ -104,7 +104,12 @@ func (c *conn) start(q chatQuery) error {
 		q.name = "guest-" + strconv.FormatUint(c.srv.guestSeq.Add(1), 10)
 	}
 	if old != nil {
-		old.replaced.Store(true)
+		// Within one room the new connection takes the old one's place
+		// silently; a move to another room is a leave and a join.
+		c.srv.mu.Lock()
+		same := old.room != nil && old.room.name == q.room
+		c.srv.mu.Unlock()
+		old.replaced.Store(same)
 		old.closeWith(wsproto.CloseNormal, "replaced by a new connection of this session")
 	}
 	r, start, err := c.srv.enter(c, q.room, q.name)

@@ -259,3 +259,21 @@ func TestBadSessionParameter(t *testing.T) {
 		}
 	}
 }
+
+// A session's new connection in another room (the web page switches rooms
+// by reconnecting) is a leave and a join: the old room sees the user go.
+func TestSessionMovesRoom(t *testing.T) {
+	ts := startServer(t, chat.Options{})
+	watcher, _ := ts.join(t, "name=watcher")
+	a, w := ts.join(t, "name=alice")
+	for e := watcher.nextOf(chat.TypeJoin); e.From != "alice"; e = watcher.nextOf(chat.TypeJoin) {
+	}
+	_, w2 := ts.join(t, "room=side&session="+w.Session)
+	if w2.Name != "alice" || w2.Room != "side" {
+		t.Fatalf("welcome %+v", w2)
+	}
+	if e := watcher.next(); e.Type != chat.TypeLeave || e.From != "alice" {
+		t.Fatalf("watcher got %+v; want alice's leave", e)
+	}
+	a.closed()
+}

@@ -20,6 +20,8 @@
   const STORE_NAME = 'ringchat.name';   // the display name the user chose
   const STORE_ROOMS = 'ringchat.rooms'; // the rooms in the switcher
   const STORE_ROOM = 'ringchat.room';   // the room open last
+  const STORE_SESSION = 'ringchat.session'; // this tab's session token (sessionStorage)
+  const SUBPROTOCOL = 'ringchat.v1';    // JSON send frames, each answered by an ack or an error
   const DEFAULT_ROOM = 'lobby';
   const HISTORY = 100;                  // events of a room's recent history shown on a first visit
   const MAX_ITEMS = 1500;               // log lines kept per room
@@ -81,6 +83,23 @@
     },
   };
 
+  // The session lives as long as the tab: a reload within the server's
+  // two minutes keeps the name. sessionStorage is per tab, so two tabs are
+  // two sessions.
+  const tabStore = {
+    get(key) {
+      try { return sessionStorage.getItem(key); } catch { return null; }
+    },
+    set(key, value) {
+      try { sessionStorage.setItem(key, value); } catch { /* not remembered */ }
+    },
+  };
+
+  // Client ids of sends: unique within the session, which may outlive this
+  // page (a reload keeps it), so each page load has a random prefix of its
+  // own.
+  const PAGE_ID = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(36).padStart(2, '0')).join('');
+
   // ---- State ----------------------------------------------------------------
 
   // Room is what the page knows of one room. lastId and epoch say where to
@@ -129,7 +148,11 @@
     countdownTimer: 0,
     minWait: 0,          // a floor for the next retry (after a 1008 close)
     myNames: new Set(),  // every name the server gave us: our messages come back under them
-    pending: [],         // our messages not yet echoed: {room, kind, text, sent, gen, sentAt, el}
+    pending: [],         // our messages not yet answered or shown: {room, kind, text, cid, sent, gen, sentAt, ackId, retryAt, el, note}
+    session: tabStore.get(STORE_SESSION) || '', // the session token the server gave us
+    cidSeq: 0,           // numbers client ids
+    pace: { rate: 0, burst: 0, tokens: 0, last: 0 }, // the welcome's limits, as a token bucket
+    pumpTimer: 0,
     unread: 0,           // messages that arrived while the tab was hidden
     announceQueue: [],
     announceTimer: 0,
@@ -186,6 +209,7 @@
     if (!state.name) return;
     const room = roomState(state.room);
     const q = new URLSearchParams({ name: state.name, room: room.name });
+    if (state.session) q.set('session', state.session);
     if (room.epoch) {
       q.set('since', String(room.lastId));
       q.set('epoch', room.epoch);
@@ -195,7 +219,7 @@
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
-      ws = new WebSocket(`${scheme}//${location.host}/ws?${q}`);
+      ws = new WebSocket(`${scheme}//${location.host}/ws?${q}`, [SUBPROTOCOL]);
     } catch (err) {
       addNotice(room, `Cannot connect: ${err.message}`, 'error');
       scheduleRetry();
@@ -203,7 +227,7 @@
     }
     // silentWho counts the /who requests the page made itself on this
     // connection: their answers update the sidebar and stay out of the log.
-    const conn = { ws, gen: ++state.gen, room: room.name, welcomed: false, silentWho: 0, resendAfter: undefined };
+    const conn = { ws, gen: ++state.gen, room: room.name, welcomed: false, silentWho: 0 };
     state.conn = conn;
     setStatus(state.attempt === 0 ? 'connecting' : 'reconnecting');
     // Handlers ignore a connection that is no longer the current one: after
@@ -312,7 +336,8 @@
       case 'nick': return roomEvent(conn, e);
       case 'who': return who(conn, e);
       case 'gap': return gap(e);
-      case 'error': return serverError(e);
+      case 'error': return serverError(conn, e);
+      case 'ack': return ack(conn, e);
       case 'help': return addNotice(currentRoom(), String(e.text || ''), 'help');
       default: return; // a newer server's event: ignore
     }
@@ -345,8 +370,12 @@
     room.snapshot = null;
     room.memberEvents = [];
     conn.welcomed = true;
-    conn.resendAfter = room.replayEnd;
     state.attempt = 0;
+    if (e.session) {
+      state.session = String(e.session);
+      tabStore.set(STORE_SESSION, state.session);
+    }
+    setPace(e.limits);
     state.me = String(e.name || state.name);
     state.myNames.add(state.me);
     el.meName.textContent = state.me;
@@ -354,9 +383,13 @@
     // Ask who is here; the answer fills the sidebar, not the log.
     conn.silentWho++;
     send(conn, '/who');
-    // Our messages not yet confirmed — typed while offline, or written to an
-    // earlier connection — go once the replay shows which the server has.
-    resendIfReplayed(conn, room);
+    // Our messages not yet answered — typed while offline, or written to an
+    // earlier connection — go again, with their client ids: the server
+    // answers those it has already taken without publishing them twice.
+    for (const p of state.pending) {
+      if (p.room === room.name && !p.ackId) p.sent = false;
+    }
+    pump();
     renderPeople();
   }
 
@@ -368,13 +401,13 @@
     const id = Number(e.id) || 0;
     if (id > 0 && id <= room.lastId) return;
     if (id > 0) room.lastId = id;
+    shown(room);
     const live = id > room.replayEnd;
     const from = String(e.from || '');
     const text = String(e.text || '');
     switch (e.type) {
       case 'message':
       case 'me':
-        if (state.myNames.has(from)) confirmPending(room, e.type, text);
         addMessage(room, e, live);
         if (!state.myNames.has(from) && id > room.historyUntil) noteUnread(room, e.type === 'me' ? `${from} ${text}` : `${from}: ${text}`, live);
         break;
@@ -401,7 +434,6 @@
       room.memberEvents.push({ type: e.type, from, to: String(e.name || '') });
       if (room.name === state.room) renderPeople();
     }
-    resendIfReplayed(conn, room);
   }
 
   function who(conn, e) {
@@ -436,23 +468,101 @@
     }
   }
 
-  // serverError shows a refusal. Those that refuse a chat message ("… not
-  // sent", "… message dropped") mark our oldest unconfirmed message failed.
-  function serverError(e) {
+  // serverError shows a refusal. One that answers a message of ours (by
+  // its client id) marks it: rate limited, it goes again by itself after
+  // the wait the server names; refused otherwise, it fails, with the reason.
+  function serverError(conn, e) {
     const text = String(e.text || 'error');
-    const room = currentRoom();
-    const p = /not sent|dropped/.test(text) && state.pending.find((q) => q.sent && q.room === room.name);
-    if (p) failPending(p, text.replace(/; not sent$/, ''));
-    else addNotice(room, text, 'error');
+    const cid = String(e.cid || '');
+    const p = cid && state.pending.find((q) => q.cid === cid);
+    if (p && e.reason === 'rate_limited') {
+      const wait = Math.max(50, Number(e.retry_after_ms) || 1000);
+      p.sent = false;
+      p.retryAt = Date.now() + wait;
+      p.note.textContent = `Not sent yet: rate limited, retrying in ${(wait / 1000).toFixed(1)} s`;
+      schedulePump(wait);
+      return;
+    }
+    if (p) failPending(p, text.replace(/;? ?not sent$/, ''));
+    else addNotice(currentRoom(), text, 'error');
     announce(text);
+  }
+
+  // ack: the server took one of our sends. A message stays shown as
+  // pending until its event is in the log (the ack may come first).
+  function ack(conn, e) {
+    const p = state.pending.find((q) => q.cid === String(e.cid || ''));
+    if (!p) return;
+    p.ackId = Number(e.id) || 0;
+    const room = state.rooms.get(p.room);
+    if (room) shown(room);
+  }
+
+  // shown takes off the pending list our messages whose events the room
+  // has shown.
+  function shown(room) {
+    for (const p of [...state.pending]) {
+      if (p.room === room.name && p.ackId > 0 && p.ackId <= room.lastId) {
+        p.el.remove();
+        state.pending.splice(state.pending.indexOf(p), 1);
+      }
+    }
   }
 
   // ---- Sending --------------------------------------------------------------
 
-  function send(conn, text) {
-    if (!conn || conn.ws.readyState !== WebSocket.OPEN) return false;
-    conn.ws.send(text);
-    return true;
+  // send writes one line as a ringchat.v1 send frame, with a new client id
+  // or the one given, and returns the id ('' when not connected).
+  function send(conn, text, cid) {
+    if (!conn || conn.ws.readyState !== WebSocket.OPEN) return '';
+    cid = cid || `${PAGE_ID}-${++state.cidSeq}`;
+    conn.ws.send(JSON.stringify({ type: 'send', cid, text }));
+    return cid;
+  }
+
+  // setPace takes the limits a welcome advertises: the page keeps its sends
+  // within them, so that the server has no reason to refuse them.
+  function setPace(limits) {
+    const rate = Number(limits && limits.rate) || 0;
+    const burst = Number(limits && limits.burst) || 0;
+    if (rate !== state.pace.rate || burst !== state.pace.burst) {
+      state.pace = { rate, burst, tokens: burst, last: Date.now() };
+    }
+  }
+
+  // takeToken takes a token of the pace at now, or returns how many
+  // milliseconds until there is one.
+  function takeToken(now) {
+    const p = state.pace;
+    if (p.rate <= 0) return 0;
+    p.tokens = Math.min(p.burst, p.tokens + (now - p.last) / 1000 * p.rate);
+    p.last = now;
+    if (p.tokens >= 1) {
+      p.tokens--;
+      return 0;
+    }
+    return Math.ceil((1 - p.tokens) / p.rate * 1000);
+  }
+
+  // pump sends our pending messages for the current room that are not on
+  // the current connection yet, in the order typed, as fast as the pace and
+  // any rate-limit wait allow.
+  function pump() {
+    const conn = state.conn;
+    if (!conn || !conn.welcomed) return;
+    const now = Date.now();
+    for (const p of state.pending) {
+      if (p.sent || p.ackId || p.room !== conn.room) continue;
+      if (p.retryAt > now) return schedulePump(p.retryAt - now);
+      const wait = takeToken(now);
+      if (wait > 0) return schedulePump(wait);
+      sendPending(conn, p);
+    }
+  }
+
+  function schedulePump(ms) {
+    clearTimeout(state.pumpTimer);
+    state.pumpTimer = setTimeout(pump, ms);
   }
 
   // submitInput acts on what the user typed: commands the page handles
@@ -496,14 +606,15 @@
   }
 
   function sendCommand(text) {
-    if (state.conn && state.conn.welcomed && send(state.conn, text)) return true;
-    addNotice(currentRoom(), 'Not connected: the command was not sent.', 'error');
+    if (state.conn && state.conn.welcomed && takeToken(Date.now()) === 0 && send(state.conn, text)) return true;
+    const why = state.conn && state.conn.welcomed ? 'Not sent: too fast; wait a moment.' : 'Not connected: the command was not sent.';
+    addNotice(currentRoom(), why, 'error');
     return false;
   }
 
   // queueMessage shows a message as pending and sends it when connected.
-  // It stays pending until the server echoes it back (the acknowledgement).
-  // It returns false if the message cannot be sent at all.
+  // It stays pending until the server has answered it and its event is in
+  // the log. It returns false if the message cannot be sent at all.
   function queueMessage(kind, text) {
     const room = currentRoom();
     if (new TextEncoder().encode(text).length > MAX_SEND_BYTES) {
@@ -520,10 +631,10 @@
     note.textContent = 'sending…';
     item.append(body, note);
     room.pendingList.append(item);
-    const p = { room: room.name, kind, text, sent: false, gen: 0, sentAt: 0, el: item, note };
+    const p = { room: room.name, kind, text, cid: `${PAGE_ID}-${++state.cidSeq}`, sent: false, gen: 0, sentAt: 0, ackId: 0, retryAt: 0, el: item, note };
     state.pending.push(p);
     const conn = state.conn;
-    if (conn && conn.welcomed && conn.room === room.name && conn.resendAfter === undefined) sendPending(conn, p);
+    if (conn && conn.welcomed && conn.room === room.name) pump();
     else if (!(conn && conn.welcomed)) note.textContent = 'will send when connected';
     scrollToEnd();
     return true;
@@ -533,20 +644,11 @@
   // that starts with '/' escaped as '//' so the server does not read it as one.
   function sendPending(conn, p) {
     const wire = p.kind === 'me' ? `/me ${p.text}` : (p.text.startsWith('/') ? `/${p.text}` : p.text);
-    if (!send(conn, wire)) return;
+    if (!send(conn, wire, p.cid)) return;
     p.sent = true;
     p.gen = conn.gen;
     p.sentAt = Date.now();
     p.note.textContent = 'sending…';
-  }
-
-  // confirmPending crosses off our oldest pending message with that text:
-  // the server published it.
-  function confirmPending(room, kind, text) {
-    const i = state.pending.findIndex((p) => p.room === room.name && p.kind === kind && p.text === text);
-    if (i < 0) return;
-    state.pending[i].el.remove();
-    state.pending.splice(i, 1);
   }
 
   // failPending gives up on a message: it moves into the log, where it was
@@ -577,27 +679,14 @@
     }
   }
 
-  // resendIfReplayed sends, in the order typed, once the replay after a
-  // (re)connect reached the welcome's id, our messages for this room that are
-  // still unconfirmed: typed while offline, or written to an earlier
-  // connection and not in the replay — the server never published them
-  // (they were in flight when the connection dropped, or it restarted).
-  function resendIfReplayed(conn, room) {
-    if (conn.resendAfter === undefined || room.lastId < conn.resendAfter || conn.room !== room.name) return;
-    conn.resendAfter = undefined;
-    for (const p of state.pending) {
-      if (p.room === room.name && p.gen < conn.gen) sendPending(conn, p);
-    }
-  }
-
-  // A sent message neither echoed nor refused in time was dropped (the rate
-  // limit refuses silently after its first error); say so rather than spin.
+  // A sent message the server did not answer in time on a connection that
+  // is still up: say so rather than spin.
   setInterval(() => {
     const now = Date.now();
     for (const p of [...state.pending]) {
       const c = state.conn;
-      if (p.sent && c && c.gen === p.gen && c.welcomed && now - p.sentAt > CONFIRM_TIMEOUT_MS) {
-        failPending(p, 'the server did not confirm it');
+      if (p.sent && !p.ackId && c && c.gen === p.gen && c.welcomed && now - p.sentAt > CONFIRM_TIMEOUT_MS) {
+        failPending(p, 'the server did not answer');
       }
     }
   }, 5000);
