@@ -249,7 +249,7 @@ func (c *conn) readMessage() error {
 			c.closing = true
 			return nil
 		}
-		c.refuse(cid, ReasonRateLimited, fmt.Sprintf("slow down: at most %g messages a second; not sent, retry in %.1f s", c.srv.opts.MessageRate, wait.Seconds()), wait)
+		c.refuse(cid, ReasonRateLimited, fmt.Sprintf("slow down: at most %g messages a second; not sent, retry in %.2g s", c.srv.opts.MessageRate, wait.Seconds()), wait)
 		return nil
 	}
 	o := c.handle(line)

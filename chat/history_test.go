@@ -10,7 +10,8 @@ import (
 // A resume from further back than the ring holds is served from the room's
 // log: every missed event, in order, once, and then live ones.
 func TestResumeOlderThanTheRing(t *testing.T) {
-	ts := startServer(t, chat.Options{RingCapacity: 8, AnnounceLimit: 1})
+	// No rate limit: one client stands for a room's worth of talk.
+	ts := startServer(t, chat.Options{RingCapacity: 8, AnnounceLimit: 1, MessageRate: -1})
 	owner, w := ts.join(t, "name=owner")
 	const n = 50
 	for i := 1; i <= n; i++ {

@@ -199,7 +199,8 @@ func TestTutorialThreeClients(t *testing.T) {
 // Every member sees every room event exactly once, in id order, with
 // consecutive ids, while several clients publish at once.
 func TestConcurrentPublishersSameOrderEverywhere(t *testing.T) {
-	ts := startServer(t, chat.Options{AnnounceLimit: 1})
+	// No rate limit: the senders publish as fast as they can, to race.
+	ts := startServer(t, chat.Options{AnnounceLimit: 1, MessageRate: -1})
 	const senders, each = 5, 40
 	var clients []*testClient
 	for i := range senders + 3 {
@@ -268,8 +269,9 @@ func testSlowReader(t *testing.T, policy chat.SlowPolicy, history int) {
 	const ringSize, fast, messages, size, window = 64, 100, 200, 1000, 16
 	// Small kernel send buffers make a stalled socket fill after a few
 	// frames instead of megabytes.
+	// No rate limit: the one sender stands for a busy room.
 	ts := startServer(t, chat.Options{RingCapacity: ringSize, SlowPolicy: policy, AnnounceLimit: 1, SendBufferBytes: 4096, WriteTimeout: time.Minute,
-		Store: memory.New(store.Retention{Events: history})})
+		Store: memory.New(store.Retention{Events: history}), MessageRate: -1})
 
 	// The slow client asks for a tiny receive buffer too; it reads nothing
 	// until the end.

@@ -59,7 +59,7 @@ func TestWelcomeSessionAndLimits(t *testing.T) {
 			t.Fatalf("welcome %+v: want a session and limits 10/20/4096", w)
 		}
 	}
-	unlimited := startServer(t, chat.Options{}) // chattest: no rate limit
+	unlimited := startServer(t, chat.Options{MessageRate: -1})
 	if _, w := unlimited.join(t, ""); w.Limits == nil || w.Limits.Rate != 0 || w.Limits.MaxMessage != 4096 {
 		t.Fatalf("welcome of a server without a rate limit: %+v; want rate 0", w.Limits)
 	}

@@ -29,6 +29,9 @@ type client struct {
 	excuseGap bool   // a gap event announced the next id jump
 
 	dead atomic.Bool // the connection failed before teardown
+	// refused counts the lines of this client the server refused (error
+	// events): they make no deliveries, and are not loss.
+	refused atomic.Uint64
 }
 
 // connect opens client i, retrying failed attempts with exponential
@@ -124,6 +127,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	case string(ev.Type) != "welcome":
 		return nil, fmt.Errorf("first frame is %q, want welcome", ev.Type)
 	}
+	r.noteLimits(frame)
 	return &client{
 		idx:    i,
 		room:   room,
@@ -209,6 +213,12 @@ func (r *runner) handle(c *client, frame []byte, now int64) {
 	case "error":
 		r.serverErrors.Add(1)
 		r.serverErrorText.add(string(ev.Text))
+		reason := string(ev.Reason)
+		if reason == "" {
+			reason = "unknown"
+		}
+		r.refusalReasons.add(reason)
+		c.refused.Add(1) // only senders send, and every line refused gets its error
 	}
 }
 

@@ -11,13 +11,14 @@ import (
 type Event struct {
 	Type   []byte
 	Text   []byte
+	Reason []byte // error: why a line was refused (rate_limited, too_long, …)
 	ID     uint64 // room event id; 0 when absent
 	Missed int64  // gap: events the server says were lost
 }
 
 var errMalformed = errors.New("loadtest: malformed JSON event")
 
-// ScanEvent extracts type, text, id and missed from a JSON object without a
+// ScanEvent extracts type, text, reason, id and missed from a JSON object without a
 // general-purpose decoder: one pass over the bytes, no allocation for the
 // plain-ASCII strings the generator sends. Strings with escapes or non-ASCII
 // bytes are decoded by encoding/json, so the result is exact in every case.
@@ -51,6 +52,8 @@ func ScanEvent(b []byte) (Event, error) {
 			field = &ev.Type
 		case "text":
 			field = &ev.Text
+		case "reason":
+			field = &ev.Reason
 		}
 		switch {
 		case field != nil && s.peek() == '"':

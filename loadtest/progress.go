@@ -112,6 +112,10 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 		iv.Merge(cur)
 		iv.Subtract(prev)
 		tot := r.totals()
+		var refused int64 // the holes refused lines leave: not loss
+		if phase >= PhaseSend {
+			refused = r.refusedDeliveries()
+		}
 		p := Progress{
 			Phase:        phase,
 			Elapsed:      now.Sub(r.started),
@@ -121,7 +125,7 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 			Dropped:      int(r.dropped.Load()),
 			Sent:         r.sent.Load(),
 			Delivered:    tot.Delivered,
-			Lost:         uint64(max(tot.Holes, 0)),
+			Lost:         uint64(max(tot.Holes-refused, 0)),
 			P99:          iv.Percentile(99),
 			GeneratorCPU: (nowGen - gen).Seconds() / max(secs, 1e-3),
 		}

@@ -66,7 +66,18 @@ func (res *Result) addWarnings() {
 	if m.IDSkipped > 0 || m.IDRepeated > 0 {
 		w("room event ids were not consecutive: %d skipped, %d repeated or backwards", m.IDSkipped, m.IDRepeated)
 	}
-	if m.ServerErrors > 0 {
+	if l := res.Limits; l != nil && l.Rate > 0 && res.Config.Senders > 0 {
+		if per := res.Config.Rate / float64(res.Config.Senders); per > l.Rate {
+			w("each sender offers %.3g messages a second, above the %g a second (burst %d) the server advertises per connection: expect refusals (rate_limited), counted apart from loss; use more senders or a lower rate, or a server with a higher -rate", per, l.Rate, l.Burst)
+		}
+	}
+	if l := res.Limits; l != nil && l.MaxMessage > 0 && res.Config.Size > l.MaxMessage {
+		w("messages of %d bytes are above the %d the server advertises: expect refusals (too_long)", res.Config.Size, l.MaxMessage)
+	}
+	if m.Refused > 0 {
+		w("REFUSED: the server refused %d of %d messages sent (%s), each with an error event; they are not counted as loss", m.Refused, m.Sent, reasonList(m.RefusedByReason))
+	}
+	if m.ServerErrors > m.Refused {
 		w("the server sent %d error events (%s)", m.ServerErrors, firstError(m.ServerErrorTexts))
 	}
 	if m.Malformed > 0 {
@@ -75,6 +86,15 @@ func (res *Result) addWarnings() {
 	if res.Server != nil && res.Server.Error != "" {
 		w("server figures incomplete: %s", res.Server.Error)
 	}
+}
+
+// reasonList writes refusals by reason: "rate_limited 12, too_long 1".
+func reasonList(l []ErrorCount) string {
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = fmt.Sprintf("%s %d", e.Error, e.Count)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func firstError(l []ErrorCount) string {
@@ -115,6 +135,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	if c.Senders > 0 {
 		p("messages      sent %d in %.1fs (%.1f/s, target %g/s), send lag p99 %s\n",
 			m.Sent, m.SendS, m.AchievedRate, m.TargetRate, humanize.Ms(m.SendLag.P99Ms))
+		if m.Refused > 0 {
+			p("refused       %d by the server (%s): not expected, not loss\n", m.Refused, reasonList(m.RefusedByReason))
+		}
 		p("deliveries    expected %d  delivered %d  lost %d (%.3f%%)\n", m.Expected, m.Delivered, m.Lost, 100*m.LossRatio)
 		p("              duplicated %d  out of order %d  gaps %d  server errors %d\n", m.Duplicated, m.OutOfOrder, m.Gaps, m.ServerErrors)
 		p("  throughput  %.0f deliveries/s while sending, drain %.2fs\n", m.DeliveriesPerSec, m.DrainS)

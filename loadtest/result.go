@@ -25,7 +25,10 @@ type Result struct {
 	TimedOut bool `json:"timed_out"`
 
 	Connections ConnectionStats `json:"connections"`
-	Messages    MessageStats    `json:"messages"`
+	// Limits are what the server's welcome advertised a connection may
+	// send; nil when it advertised none.
+	Limits   *ServerLimits `json:"limits,omitempty"`
+	Messages MessageStats  `json:"messages"`
 	// Latency is the fan-out latency: from just before a sender writes a
 	// message to when a receiver has read and parsed it, over every
 	// delivery of the run, the sender's own included.
@@ -35,6 +38,13 @@ type Result struct {
 	// Warnings say, one sentence each, why the figures may not mean what
 	// they seem to: the generator as bottleneck, failed connections, loss.
 	Warnings []string `json:"warnings"`
+}
+
+// ServerLimits are the limits a chat server's welcome advertises.
+type ServerLimits struct {
+	Rate       float64 `json:"rate"` // messages per second per connection; 0: no limit
+	Burst      int     `json:"burst"`
+	MaxMessage int     `json:"max_message"` // bytes
 }
 
 // ResultConfig records the configuration of the run.
@@ -100,6 +110,11 @@ type MessageStats struct {
 
 	Gaps      uint64 `json:"gaps"`       // gap events: loss the server admitted
 	GapMissed uint64 `json:"gap_missed"` // the events those gaps said were missed
+	// Refused counts the messages the server refused, each answered by an
+	// error event: they are not expected anywhere, so not loss. By reason
+	// (rate_limited, too_long, …) in RefusedByReason.
+	Refused         uint64       `json:"refused"`
+	RefusedByReason []ErrorCount `json:"refused_by_reason,omitempty"`
 	// ServerErrors counts error events, for instance refused messages.
 	ServerErrors     uint64       `json:"server_errors"`
 	ServerErrorTexts []ErrorCount `json:"server_error_texts,omitempty"`
@@ -222,6 +237,8 @@ func (r *runner) result() Result {
 		Unverified:       tot.Unverified,
 		Gaps:             r.gaps.Load(),
 		GapMissed:        r.gapMissed.Load(),
+		Refused:          r.refusedSends(),
+		RefusedByReason:  r.refusalReasons.list(),
 		ServerErrors:     r.serverErrors.Load(),
 		ServerErrorTexts: r.serverErrorText.list(),
 		Foreign:          r.foreign.Load(),
@@ -252,6 +269,7 @@ func (r *runner) result() Result {
 		m.DrainS = end.at.Sub(s1.at).Seconds()
 	}
 	res.Messages = m
+	res.Limits = r.limits
 
 	g := GeneratorStats{Cores: min(runtime.GOMAXPROCS(0), runtime.NumCPU()), MachineCPUs: procstat.MachineCPUs()}
 	var ru syscall.Rusage

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -164,6 +165,9 @@ type runner struct {
 	foreign, misrouted, malformed       atomic.Uint64
 	idSkipped, idRepeated               atomic.Uint64
 	serverErrorText                     tally
+	refusalReasons                      tally // error events by their reason
+	limitsOnce                          sync.Once
+	limits                              *ServerLimits // the first welcome's
 	peakRSS                             atomic.Uint64
 	markStart, markConnected            mark
 	markSendStart, markSendEnd, markEnd mark
@@ -339,23 +343,58 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 	}
 }
 
-// expected returns how many deliveries the messages sent so far should make.
+// expected returns how many deliveries the messages sent so far should make:
+// those the server refused (each answered by an error event) make none.
 func (r *runner) expected() uint64 {
 	var n uint64
 	for _, s := range r.senders {
-		n += s.sent.Load() * uint64(r.roomSize[s.c.room])
+		sent, refused := s.sent.Load(), s.c.refused.Load()
+		n += (sent - min(refused, sent)) * uint64(r.roomSize[s.c.room])
 	}
 	return n
+}
+
+// refusedSends returns how many lines of the senders the server refused.
+func (r *runner) refusedSends() uint64 {
+	var n uint64
+	for _, s := range r.senders {
+		n += s.c.refused.Load()
+	}
+	return n
+}
+
+// refusedDeliveries returns the deliveries the refused lines would have
+// made: the holes they leave at their rooms' receivers, which are not loss.
+func (r *runner) refusedDeliveries() int64 {
+	var n int64
+	for _, s := range r.senders {
+		n += int64(s.c.refused.Load()) * int64(r.roomSize[s.c.room])
+	}
+	return n
+}
+
+// noteLimits records the limits the server's first welcome advertises.
+func (r *runner) noteLimits(welcome []byte) {
+	r.limitsOnce.Do(func() {
+		var w struct {
+			Limits *ServerLimits `json:"limits"`
+		}
+		if json.Unmarshal(welcome, &w) == nil && w.Limits != nil {
+			r.limits = w.Limits
+		}
+	})
 }
 
 // drain waits until everything expected has been delivered, Drain has
 // passed, or ctx is done.
 func (r *runner) drain(ctx context.Context) {
 	r.setPhase(PhaseDrain)
-	want, sent := r.expected(), r.sent.Load()
-	done := func() bool { return r.totals().Delivered >= want }
+	// expected is read afresh: the refusal of a line sent last may arrive
+	// after the drain begins, and takes that line out of what is expected.
+	sent := r.sent.Load()
+	done := func() bool { return r.totals().Delivered >= r.expected() }
 	if r.cfg.drainDone != nil {
-		done = func() bool { return r.cfg.drainDone(r.totals(), sent, want) }
+		done = func() bool { return r.cfg.drainDone(r.totals(), sent, r.expected()) }
 	}
 	deadline := time.NewTimer(r.cfg.Drain)
 	defer deadline.Stop()

@@ -29,9 +29,46 @@ var servers = []struct {
 }
 
 // startChatServer runs package chat's server, with no per-connection rate
-// limit (the senders here are faster than a person).
+// limit: a sender here stands for a busy room (a hundred messages a
+// second), not one person. TestRunRefusalsApartFromLoss runs it at its
+// defaults.
 func startChatServer(t testing.TB) string {
-	return chattest.Start(t, nil, chat.Options{}).URL()
+	return chattest.Start(t, nil, chat.Options{MessageRate: -1}).URL()
+}
+
+// Against the chat server at its defaults (10 messages a second per
+// connection, a burst of 20), one sender offering 40 a second: the
+// generator reads the limits from the welcome, warns that the offered rate
+// is above them, and reports the refused messages by reason, apart from
+// loss — nothing is lost.
+func TestRunRefusalsApartFromLoss(t *testing.T) {
+	srv := chattest.Start(t, nil, chat.Options{MessageRate: 10, MessageBurst: 20})
+	cfg := runtest.QuickConfig(srv.URL())
+	cfg.Clients, cfg.Senders, cfg.Rate, cfg.Duration = 10, 1, 40, 2*time.Second
+	res := runtest.Run(t, cfg)
+	m := res.Messages
+	if res.Limits == nil || res.Limits.Rate != 10 || res.Limits.Burst != 20 || res.Limits.MaxMessage != 4096 {
+		t.Fatalf("limits %+v, want the welcome's 10/s, 20, 4096", res.Limits)
+	}
+	if m.Refused == 0 || len(m.RefusedByReason) != 1 || m.RefusedByReason[0].Error != "rate_limited" || m.RefusedByReason[0].Count != m.Refused {
+		t.Fatalf("refused %d by %v: want every refusal rate_limited", m.Refused, m.RefusedByReason)
+	}
+	if m.Lost != 0 || m.Delivered != m.Expected || m.Expected != (m.Sent-m.Refused)*uint64(cfg.Clients) {
+		t.Fatalf("sent %d, refused %d, expected %d, delivered %d, lost %d: want the refused out of what is expected, and nothing lost", m.Sent, m.Refused, m.Expected, m.Delivered, m.Lost)
+	}
+	var warned, lossWarned bool
+	for _, w := range res.Warnings {
+		warned = warned || strings.Contains(w, "above the 10 a second (burst 20) the server advertises")
+		lossWarned = lossWarned || strings.Contains(w, "LOSS")
+	}
+	if !warned || lossWarned {
+		t.Fatalf("warnings %q: want the rate warning and no loss", res.Warnings)
+	}
+	var text strings.Builder
+	res.WriteText(&text)
+	if !strings.Contains(text.String(), "refused       ") || !strings.Contains(text.String(), "rate_limited") {
+		t.Fatalf("report:\n%s", text.String())
+	}
 }
 
 func TestRunClean(t *testing.T) {

@@ -31,8 +31,9 @@ type Server struct {
 
 // Start runs a chat server with opts on ln — a new loopback listener when
 // ln is nil — until the test ends or Stop is called. Unless opts say
-// otherwise, logs are discarded and there is no per-connection rate limit:
-// tests send faster than people.
+// otherwise logs are discarded; every other option is the server's default,
+// the per-connection rate limit included: a test that needs another says
+// why beside it.
 func Start(t testing.TB, ln net.Listener, opts chat.Options) *Server {
 	return start(t, ln, opts, "", "")
 }
@@ -44,9 +45,6 @@ func StartTLS(t testing.TB, ln net.Listener, opts chat.Options, certFile, keyFil
 
 func start(t testing.TB, ln net.Listener, opts chat.Options, certFile, keyFile string) *Server {
 	t.Helper()
-	if opts.MessageRate == 0 {
-		opts.MessageRate = -1
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -124,7 +124,8 @@ func newSoaker(cfg Config, tgt loadtest.Endpoint) *soaker {
 //     one in ten instead makes a bad handshake (stormCases) and expects
 //     its HTTP status.
 //   - flooders (raw) send messages as fast as they can and expect up to
-//     the burst accepted, one error event, then close 1008; then come back.
+//     the burst accepted, an error event for each line refused, then close
+//     1008 once more than a burst were refused in a row; then come back.
 //
 // Before the clients come and after they have all left, Run reads the
 // server's resting state from /metrics (quietSample); while they are

@@ -238,7 +238,7 @@ func TestMarkdown(t *testing.T) {
 		Config: Settings{DurationS: 140, Clients: 2000, Rooms: 9, ChatRate: 0.5, StormEveryS: 15, MaxP99Ms: 250, GoroutineSlack: 5, HeapSlackBytes: 1 << 20, HeapPerGoroutine: 1 << 10},
 		Behaviour: []BehaviourResult{
 			{Name: "observers", Clients: 40, Attempts: 40, Connected: 40},
-			{Name: "flooders", Clients: 40, Attempts: 400, Connected: 400, Outcomes: []loadtest.ErrorCount{{Error: "error event, then close 1008", Count: 399}},
+			{Name: "flooders", Clients: 40, Attempts: 400, Connected: 400, Outcomes: []loadtest.ErrorCount{{Error: "an error event for each line refused, then close 1008", Count: 399}},
 				Problems: []loadtest.ErrorCount{{Error: "close 1000, want 1008", Count: 1}}, Problem: 1},
 		},
 		Observers: ObserverResult{Observers: 40, EventsChecked: 600000, Expected: 100000, Received: 100000, Latency: loadtest.Latency{Count: 100000, P50Ms: 1, P99Ms: 12, MaxMs: 30}},
@@ -259,7 +259,7 @@ func TestMarkdown(t *testing.T) {
 		"| heap objects | 700.0 KiB | 1.7 MiB | ≤ before + 2.6 MiB (1.0 MiB + 1.0 KiB × peak goroutines) | - |",
 		"1002: 20,000 · 1000: 9,000",
 		"version: 40",
-		"- flooders — error event, then close 1008: 399; **close 1000, want 1008: 1**",
+		"- flooders — an error event for each line refused, then close 1008: 399; **close 1000, want 1008: 1**",
 		"**Failed checks:**",
 	} {
 		if !strings.Contains(md, want) {
