@@ -181,7 +181,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 		}
 	}
 	cfg.Server = childproc.Spec{
-		Args: []string{opt.server, "-addr", childproc.AddrPlaceholder, "-rate", "0", "-max-conns", "19500"},
+		// The server's defaults: a row that needs another flag says so
+		// (bench.Row.Flags, .Why).
+		Args: []string{opt.server, "-addr", childproc.AddrPlaceholder},
 		Path: "/ws",
 	}
 	cfg.Floor = childproc.Spec{

@@ -60,7 +60,7 @@ func TestParseFlagsWiring(t *testing.T) {
 	if code != -1 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if want := []string{server, "-addr", "{addr}", "-rate", "0", "-max-conns", "19500"}; !slices.Equal(cfg.Server.Args, want) {
+	if want := []string{server, "-addr", "{addr}"}; !slices.Equal(cfg.Server.Args, want) {
 		t.Errorf("server args %q, want %q", cfg.Server.Args, want)
 	}
 	if want := []string{lt, "-floor-serve", "{addr}"}; !slices.Equal(cfg.Floor.Args, want) {

@@ -30,9 +30,9 @@ func tinyBench() Config {
 	cfg := DefaultConfig()
 	cfg.Server, cfg.Floor = helperSpec("floor"), helperSpec("floor")
 	cfg.Rows = []Row{
-		{TargetServer, 12, 1, 1, 50, ""},
-		{TargetFloor, 12, 1, 1, 50, ""},
-		{TargetServer, 12, 3, 3, 60, ""},
+		{TargetServer, 12, 1, 1, 50, "", "", ""},
+		{TargetFloor, 12, 1, 1, 50, "", "", ""},
+		{TargetServer, 12, 3, 3, 60, "", "", ""},
 	}
 	cfg.Duration, cfg.Drain, cfg.Pause = 300*time.Millisecond, 20*time.Second, 0
 	cfg.ConnectTimeout = 20 * time.Second // a busy machine

@@ -92,10 +92,14 @@ func (rep *Report) runRegion() string {
 
 // rowName is a row's short name in the tables.
 func rowName(i int, r Row) string {
+	name := fmt.Sprintf("%d %s", i+1, r.Target)
 	if r.Store != "" {
-		return fmt.Sprintf("%d %s (-store %s)", i+1, r.Target, r.Store)
+		name += " (-store " + r.Store + ")"
 	}
-	return fmt.Sprintf("%d %s", i+1, r.Target)
+	if r.Flags != "" {
+		name += " (" + r.Flags + ")"
+	}
+	return name
 }
 
 func (rep *Report) loadtestRegion() string {
@@ -194,9 +198,7 @@ func (rep *Report) floorRegion() string {
 		}
 		for j := range rep.Rows {
 			f := &rep.Rows[j]
-			k1, k2 := f.Row, s.Row
-			k1.Target = k2.Target
-			if f.Row.Target == TargetFloor && k1 == k2 {
+			if f.Row.Target == TargetFloor && f.Row.load() == s.Row.load() && s.Row.Store == "" {
 				pairs = append(pairs, pair{s, f})
 				break
 			}
@@ -506,9 +508,7 @@ func (rep *Report) storeRegion() string {
 		}
 		for j := range rep.Rows {
 			f := &rep.Rows[j]
-			k := f.Row
-			k.Store = m.Row.Store
-			if f.Row.Target != TargetServer || f.Row.Store != "" || k != m.Row {
+			if f.Row.Target != TargetServer || f.Row.Store != "" || f.Row.Flags != m.Row.Flags || f.Row.load() != m.Row.load() {
 				continue
 			}
 			pairs++

@@ -49,12 +49,12 @@ func sampleReport() *Report {
 		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", childproc.AddrPlaceholder},
 		Config:     loadtest.ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
 		Rows: []RowRun{
-			{Row: Row{TargetServer, 1000, 1, 1, 20, ""}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetFloor, 1000, 1, 1, 20, ""}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 5000, 1, 1, 10, ""}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
-			{Row: Row{TargetFloor, 5000, 1, 1, 10, ""}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 10000, 1, 1, 5, ""}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
-			{Row: Row{TargetServer, 5000, 10, 10, 200, ""}, Skipped: "time budget"},
+			{Row: Row{TargetServer, 1000, 1, 1, 20, "", "", ""}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetFloor, 1000, 1, 1, 20, "", "", ""}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 5000, 1, 1, 10, "", "", ""}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
+			{Row: Row{TargetFloor, 5000, 1, 1, 10, "", "", ""}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 10000, 1, 1, 5, "", "", ""}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
+			{Row: Row{TargetServer, 5000, 10, 10, 200, "", "", ""}, Skipped: "time budget"},
 		},
 		GoBench: &GoBenchResult{Command: "go test", Failures: []string{"FAIL\tringchat/wsproto [build failed]"}},
 	}
@@ -195,7 +195,7 @@ func TestWriteBenchmarks(t *testing.T) {
 
 func TestIdleRegion(t *testing.T) {
 	row := func(clients, conns int, before, connected uint64) RowRun {
-		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5, ""}, Result: &loadtest.Result{
+		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5, "", "", ""}, Result: &loadtest.Result{
 			Connections: loadtest.ConnectionStats{Connected: conns},
 			Server: &loadtest.ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
 				RSSPerConnBytes: float64(connected-before) / float64(conns)},
@@ -203,10 +203,10 @@ func TestIdleRegion(t *testing.T) {
 	}
 	rep := &Report{Rows: []RowRun{
 		row(1000, 1000, 10<<20, 15<<20), // too small to be listed
-		{Row: Row{TargetFloor, 10000, 1, 1, 5, ""}, Result: &loadtest.Result{}},
+		{Row: Row{TargetFloor, 10000, 1, 1, 5, "", "", ""}, Result: &loadtest.Result{}},
 		row(10000, 10000, 10<<20, 60<<20),
 		row(19000, 19000, 10<<20, 130<<20),
-		{Row: Row{TargetServer, 19000, 1, 1, 2, ""}, Skipped: "time budget"},
+		{Row: Row{TargetServer, 19000, 1, 1, 2, "", "", ""}, Skipped: "time budget"},
 	}}
 	got := rep.Regions()[RegionIdle]
 	for _, want := range []string{
