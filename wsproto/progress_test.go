@@ -12,15 +12,15 @@ import (
 )
 
 // TestWriteTimeoutSeesAcknowledgements checks how a timed write tells a
-// slow reader from a stalled one over real TCP. Over loopback a reader with
-// a 4 KiB receive buffer passes only some 40 KB/s however fast it reads,
-// and the writer's kernel frees the queue's memory in chunks of tens of
-// kilobytes, about once a second: a blocked write that waits for room — a
-// third of the send buffer, on Linux — sees no byte taken for many a
-// timeout. The peer's TCP acknowledges what it reads several times a
-// second, though, and that is what the write must see: it keeps going while
-// the peer reads, completes when the peer has read it all, and fails one
-// timeout after the peer stops reading — not before.
+// slow reader from a stalled one over real TCP. Over loopback a reader
+// whose receive buffer was cut to 4 KiB after connecting passes only some
+// 40 KB/s however fast it reads, and the writer's kernel frees the queue's
+// memory in chunks of tens of kilobytes, about once a second: a blocked
+// write that waits for room — a third of the send buffer, on Linux — sees
+// no byte taken for many a timeout. The peer's TCP acknowledges what it
+// reads several times a second, though, and that is what the write must
+// see: it keeps going while the peer reads, completes when the peer has read
+// it all, and fails one timeout after the peer stops reading — not before.
 func TestWriteTimeoutSeesAcknowledgements(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("unacknowledged bytes are read on Linux only; elsewhere only bytes the write hands over count")
