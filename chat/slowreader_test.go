@@ -114,12 +114,6 @@ func testSlowSteadyReaders(t *testing.T, opts chat.Options) {
 	case <-time.After(eventTimeout):
 		t.Errorf("the fast client did not receive the last message within %v of its publication", eventTimeout)
 	}
-	fast.ws.CloseNow()
-	if err := fast.wait(); err != nil {
-		t.Errorf("fast client: %v", err)
-	} else if fast.messages != sent+1 {
-		t.Errorf("fast client received %d of the %d messages", fast.messages, sent+1)
-	}
 
 	// A connection the server drops can look alive from the client for
 	// minutes: the kernel still delivers what was queued before the close.
@@ -130,6 +124,12 @@ func testSlowSteadyReaders(t *testing.T, opts chat.Options) {
 		}
 	}
 
+	fast.ws.CloseNow()
+	if err := fast.wait(); err != nil {
+		t.Errorf("fast client: %v", err)
+	} else if fast.messages != sent+1 {
+		t.Errorf("fast client received %d of the %d messages", fast.messages, sent+1)
+	}
 	cancel()
 	for _, r := range readers {
 		r.nc.Close()
