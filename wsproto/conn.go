@@ -31,10 +31,14 @@ type ConnOptions struct {
 	// has one. 0 means 4096.
 	WriteBufferSize int
 
-	// WriteTimeout, when positive, fails a write that makes no progress for
-	// this long: the connection is then closed. A slow reader that keeps
-	// accepting bytes is not timed out. 0 means writes wait as long as the
-	// deadline set with SetWriteDeadline allows.
+	// WriteTimeout, when positive, fails a write once the peer has made no
+	// progress for this long: the connection is then closed. A slow reader
+	// that keeps accepting bytes is not timed out, however long the write
+	// takes. Progress is the peer's TCP acknowledging bytes (on Linux, where
+	// the socket says how many bytes it holds unacknowledged) or the socket
+	// taking more of the write. Over TLS, where a write that timed out cannot
+	// be resumed, it bounds each write as a whole. 0 means writes wait as
+	// long as the deadline set with SetWriteDeadline allows.
 	WriteTimeout time.Duration
 
 	// CloseTimeout bounds the close handshake: how long Close waits for the
@@ -106,6 +110,8 @@ type Conn struct {
 	nowN            int                   // and its results
 	nowErr          error                 //
 	writeNow        func(fd uintptr) bool // c.writeNowCallback, bound once
+	outq            int32                 // unacked's result; -1: unknown
+	outqFunc        func(fd uintptr)      // c.outqCallback, bound on first use
 
 	closeOnce     sync.Once
 	doneMu        sync.Mutex

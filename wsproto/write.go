@@ -260,18 +260,33 @@ func (c *Conn) writeBuffer() []byte {
 // write writes b whole. The caller holds wmu.
 func (c *Conn) write(b []byte) error { return c.writeAll(b, nil) }
 
-// writeAll writes b, or the buffers of v with writev when v is not nil. With
-// a WriteTimeout, a write that times out after making progress is resumed
-// with a fresh deadline: only a peer that accepts nothing for the whole
-// timeout is cut off; the deadline is cleared afterwards. Any other error
-// closes the connection. The caller holds wmu.
+// writeAll writes b, or the buffers of v with writev when v is not nil. Any
+// error closes the connection. The caller holds wmu.
+//
+// With a WriteTimeout the write fails only once the peer has made no
+// progress for the whole timeout. It waits in steps of a quarter of the
+// timeout (over TLS in one: see resumable), and after a step that timed out
+// checks what happened meanwhile: the step took bytes of the write, or the
+// peer acknowledged bytes (the socket's unacknowledged count fell by more
+// than the step added). The acknowledgements are what matter on a busy
+// socket. A blocked write wakes only when the kernel has freed a good part
+// of the send buffer — a third, on Linux, of a buffer that it autotunes to
+// megabytes on loopback — so a peer reading kilobytes a second can leave the
+// write without a byte for minutes, and be taken for dead, while its TCP
+// acknowledges every byte it reads. The deadline is cleared afterwards.
 func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
+	var p progress
+	step := c.writeTimeout
 	if c.writeTimeout > 0 {
 		defer c.clearWriteDeadline()
+		p = c.startProgress()
+		if _, isTLS := c.netConn.(*tls.Conn); !isTLS && step >= writeSteps {
+			step /= writeSteps
+		}
 	}
 	for {
 		if c.writeTimeout > 0 {
-			_ = c.netConn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+			_ = c.netConn.SetWriteDeadline(time.Now().Add(step))
 		}
 		var n int64
 		var err error
@@ -285,12 +300,47 @@ func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
 		if err == nil {
 			return nil
 		}
-		if n > 0 && c.writeTimeout > 0 && c.resumable(err) {
+		if c.writeTimeout > 0 && c.resumable(err) && !c.stalled(&p, n) {
 			continue
 		}
 		c.CloseNow()
 		return fmt.Errorf("wsproto: write: %w", err)
 	}
+}
+
+// writeSteps is how many times a timed write checks for progress within one
+// WriteTimeout: a peer that stops making progress is cut off between one
+// and 1 + 1/writeSteps timeouts later.
+const writeSteps = 4
+
+// progress is what a timed write knows of its peer's progress.
+type progress struct {
+	last     time.Time // when the peer last made progress; at first, when the write began
+	unacked  int       // the socket's unacknowledged bytes at the last look
+	measured bool      // unacked is known
+}
+
+// startProgress begins watching a timed write's progress.
+func (c *Conn) startProgress() progress {
+	u, ok := c.unacked()
+	return progress{last: time.Now(), unacked: u, measured: ok}
+}
+
+// stalled is called after a step of a timed write ran out of time having
+// written n bytes. It reports whether the peer has now made no progress for
+// the whole WriteTimeout.
+func (c *Conn) stalled(p *progress, n int64) bool {
+	now := time.Now()
+	moved := n > 0
+	if p.measured {
+		u, ok := c.unacked()
+		moved = moved || ok && u < p.unacked+int(n) // acknowledged: what was there and what came, less what is left
+		p.unacked, p.measured = u, ok
+	}
+	if moved {
+		p.last = now
+	}
+	return now.Sub(p.last) >= c.writeTimeout
 }
 
 // coalesceLimit is the most bytes writeVec copies into one buffer to send

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
+
+	"ringchat/chat"
 )
 
 // Invalid flags or values: one clear line on stderr, exit status 2
@@ -17,6 +20,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-ring", "0"}, "-ring"},
 		{[]string{"-slow", "sometimes"}, "-slow"},
 		{[]string{"-rate", "-1"}, "-rate"},
+		{[]string{"-sndbuf", "-1"}, "-sndbuf"},
 		{[]string{"-addr", "nonsense"}, "-addr"},
 		{[]string{"-tls-cert", "c.pem"}, "go together"},
 		{[]string{"-ping-interval", "0s"}, "-ping-interval"},
@@ -41,6 +45,26 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("stderr %q: want one line starting \"server: \" mentioning %q", out, tt.want)
 			}
 		})
+	}
+}
+
+// -sndbuf: a bounded default, 0 for the OS's autotuning.
+func TestSendBufferFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{nil, chat.DefaultSendBufferBytes},
+		{[]string{"-sndbuf", "0"}, -1},
+		{[]string{"-sndbuf", "8192"}, 8192},
+	} {
+		cfg, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if got := cfg.opts.SendBufferBytes; got != tt.want {
+			t.Errorf("%v: SendBufferBytes %d, want %d", tt.args, got, tt.want)
+		}
 	}
 }
 
