@@ -29,13 +29,17 @@ type conn struct {
 
 	// Owned by the reading goroutine; name and room change under srv.mu, so
 	// other goroutines holding it may read them.
-	name          string
-	room          *room
-	sess          *session // the client's session: its name, rate limit and accepted sends
-	v1            bool     // the client speaks ringchat.v1: JSON send frames, each answered
-	closing       bool     // a close was asked for: further messages are dropped
-	deadlineSetAt time.Time
-	ip            string
+	name    string
+	room    *room
+	sess    *session // the client's session: its name, rate limit and accepted sends
+	v1      bool     // the client speaks ringchat.v1: JSON send frames, each answered
+	closing bool     // a close was asked for: further messages are dropped
+	ip      string
+
+	// deadlineSetAt is when the read deadline was last moved (Unix
+	// nanoseconds): by what the client sent, or by the keepalive sweep when
+	// the client was seen reading (see refreshDeadline).
+	deadlineSetAt atomic.Int64
 
 	// replaced is set when a new connection of the same session took over
 	// in the same room: this one's departure is not announced.
@@ -121,6 +125,9 @@ func (c *conn) start(q chatQuery) error {
 	c.post(func() { c.moveTo = &first })
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
 	c.ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
+	// A client seen reading is alive, even if its pong waits behind what it
+	// reads: the keepalive counts that as much as the pong.
+	c.ws.SetWriteProgressHandler(func() { c.refreshDeadline(time.Now()) })
 	c.refreshDeadline(time.Now())
 	c.srv.startKeepalive()
 	c.wake() // the welcome
@@ -290,14 +297,17 @@ var messagePool = sync.Pool{New: func() any { b := make([]byte, 0, messageBuffer
 
 // refreshDeadline moves the read deadline to a full ping interval plus pong
 // timeout from now — at most once a second (or an eighth of that time), as
-// every reset costs a timer update. A client that sends nothing, not even the pong to a ping, for that
-// long is gone.
+// every reset costs a timer update. A client that sends nothing, not even
+// the pong to a ping, for that long is gone — unless it is seen reading: a
+// waiting write that sees the client take bytes calls this too, for the
+// pong of a client that reads slowly waits behind what it has still to
+// read. Any goroutine may call it.
 func (c *conn) refreshDeadline(now time.Time) {
 	idle := c.srv.opts.PingInterval + c.srv.opts.PongTimeout
-	if now.Sub(c.deadlineSetAt) < min(time.Second, idle/8) {
+	if now.Sub(time.Unix(0, c.deadlineSetAt.Load())) < min(time.Second, idle/8) {
 		return
 	}
-	c.deadlineSetAt = now
+	c.deadlineSetAt.Store(now.UnixNano())
 	c.ws.SetReadDeadline(now.Add(idle))
 }
 

@@ -46,7 +46,7 @@ type Options struct {
 	MaxConnsPerIP    int           // above it, 429; 0 means no limit
 	PingInterval     time.Duration // how often an idle connection is pinged; 30 s
 	PongTimeout      time.Duration // how long after a due pong a silent client is dropped; 10 s
-	WriteTimeout     time.Duration // a socket that accepts nothing this long is dropped; 10 s
+	WriteTimeout     time.Duration // a socket that accepts nothing this long is dropped; DefaultWriteTimeout
 	CloseTimeout     time.Duration // how long a close handshake may take; 2 s
 	HandshakeTimeout time.Duration // bound on reading the HTTP request (slowloris) and writing the 101 response; 10 s
 	MaxHeaderBytes   int           // request headers larger than this get 431; 16 KiB
@@ -57,6 +57,16 @@ type Options struct {
 	Web              http.Handler  // serves GET / for browsers; a short text page when nil
 	Logger           *slog.Logger  // slog.Default() when nil
 }
+
+// DefaultWriteTimeout is how long a socket may accept nothing before it is
+// dropped. It is longer than the longest a steady reader can seem idle to
+// TCP: a client with a 4 KiB receive buffer that reads one small frame a
+// second frees less than a segment a second, and its kernel reopens the
+// window — the first sign, to the sender, that it read — only every 13 to
+// 20 seconds (receiver-side silly-window avoidance: not before half the
+// buffer is free). With 10 seconds, such readers were dropped without a
+// close frame (issue 11).
+const DefaultWriteTimeout = 30 * time.Second
 
 // DefaultSendBufferBytes is the send buffer (SO_SNDBUF) a connection gets
 // unless configured otherwise. Left to itself, Linux autotunes it up to
@@ -115,7 +125,7 @@ func (o *Options) setDefaults() {
 	}
 	dur(&o.PingInterval, 30*time.Second)
 	dur(&o.PongTimeout, 10*time.Second)
-	dur(&o.WriteTimeout, 10*time.Second)
+	dur(&o.WriteTimeout, DefaultWriteTimeout)
 	dur(&o.CloseTimeout, 2*time.Second)
 	dur(&o.HandshakeTimeout, 10*time.Second)
 	if o.Logger == nil {

@@ -18,19 +18,12 @@ import (
 )
 
 // The load of TestSlowSteadyReaders: issue 11's first finding, as a new
-// user met it. The messages are long (4000 bytes, near the default limit of
-// 4096), so that reading one frame a second moves about 4 KB a second
-// through the reader's socket: its kernel acknowledges bytes every second or
-// so, and the socket makes progress by any measure. (With 100-byte messages
-// a reader of one frame a second takes 200 B/s, and its 4 KiB receive buffer
-// reopens its window only every 15–20 s, longer than the write timeout: as
-// far as TCP can tell, such a socket makes no progress.)
+// user met it.
 const (
 	steadyRate     = 200              // messages a second, from one publisher
 	steadyFor      = 18 * time.Second // how long it publishes
 	steadyReaders  = 3                // slow readers in the room
 	steadyInterval = time.Second      // a slow reader reads one frame this often
-	steadyText     = 4000             // bytes of text per message
 )
 
 // A client that reads slowly but steadily — a 4 KiB receive buffer, one
@@ -39,11 +32,8 @@ const (
 // drops it without a close frame (CONTRACT.md: only a socket that makes no
 // progress at all for the write timeout is). A fast client in the same room
 // meanwhile receives every event. The server runs with its default options
-// (and once with the OS's send buffer); chattest turns the per-connection
-// rate limit off, which changes nothing here: the one publisher is the only
-// client that sends, and the limit is not what is tested. (Under -slow
-// disconnect the readers would see the same in 18 s: a lap is noticed only
-// once the batch a blocked writer holds has gone out.)
+// but the rate limit (once with the OS's send buffer, once with a short
+// keepalive).
 //
 // What a lapped reader gets first may change (a durable store can serve it
 // before it needs a gap), so the test asks only for what the contract
@@ -55,23 +45,42 @@ func TestSlowSteadyReaders(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
+		text int // bytes of text per message
 		opts chat.Options
 	}{
-		{"default options", chat.Options{}},
+		// Small messages, as people write them: a reader of one frame a
+		// second takes 200 B/s, and its 4 KiB receive buffer reopens its
+		// window only every 13-20 s — the only sign, to the sender's TCP,
+		// that it reads. With a 10 s write timeout it was dropped without
+		// a close frame at about 12 s.
+		{"small messages", 100, chat.Options{}},
+		// Long messages (near the default limit of 4096): the reader
+		// takes about 4 KB a second and its kernel acknowledges bytes
+		// every second or so.
+		{"long messages", 4000, chat.Options{}},
 		// With the OS's megabytes of send buffer a blocked write wakes
 		// only after minutes of this reading, and only the peer's
-		// acknowledgements show that it reads. (The default 32 KiB wakes
-		// it every few seconds: those runs pass without them.)
-		{"OS send buffer", chat.Options{SendBufferBytes: -1}},
+		// acknowledgements show that it reads.
+		{"long messages, the OS send buffer", 4000, chat.Options{SendBufferBytes: -1}},
+		// The keepalive: a slow reader's pong waits behind what it has
+		// still to read, so it answers a ping too late; its reading is
+		// what shows it is alive. The keepalive's times and the write
+		// timeout, a quarter or so of their defaults (a ping every 4 s
+		// rather than 30, a pong timeout of 2 rather than 10, a write
+		// timeout of 8 rather than 30), meet the keepalive within the
+		// test's 18 s instead of after 40.
+		{"keepalive while reading slowly", 4000, chat.Options{PingInterval: 4 * time.Second, PongTimeout: 2 * time.Second, WriteTimeout: 8 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testSlowSteadyReaders(t, tc.opts)
+			// No rate limit: the one publisher stands for a busy room.
+			tc.opts.MessageRate = -1
+			testSlowSteadyReaders(t, tc.opts, tc.text)
 		})
 	}
 }
 
-func testSlowSteadyReaders(t *testing.T, opts chat.Options) {
+func testSlowSteadyReaders(t *testing.T, opts chat.Options, text int) {
 	srv := chattest.Start(t, nil, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -93,7 +102,7 @@ func testSlowSteadyReaders(t *testing.T, opts chat.Options) {
 
 	// Publish at steadyRate on average: a tick that comes late sends what
 	// the schedule owes.
-	pad := strings.Repeat("x", steadyText)
+	pad := strings.Repeat("x", text)
 	start := time.Now()
 	tick := time.NewTicker(time.Second / steadyRate)
 	sent := 0

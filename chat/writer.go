@@ -34,6 +34,13 @@ import (
 // maxBatch is the most frames one pass writes.
 const maxBatch = 128
 
+// maxBatchBytes bounds the room events one pass takes, in bytes, beyond its
+// first: a write to a slow reader holds what it carries until the reader
+// has taken it all, and only then does the writer look at the ring again
+// (and learn that the reader was lapped). 64 KiB is twice the default send
+// buffer: a fast reader still gets hundreds of small events in one write.
+const maxBatchBytes = 64 << 10
+
 // pingFrame is a server's ping with no payload, written like any prepared
 // frame.
 var pingFrame = wsproto.AppendHeader(nil, wsproto.Header{Fin: true, Opcode: wsproto.OpPing})
@@ -221,9 +228,14 @@ func (c *conn) readRoom(frames [][]byte, blocking bool) ([][]byte, roomRead) {
 		base := len(frames)
 		got, next, missed := r.ring.Read(c.sub.next, frames[base:base:maxBatch])
 		if missed == 0 {
+			full := len(got) == maxBatch-base
+			if n := withinBytes(got, maxBatchBytes); n < len(got) {
+				clear(got[n:])
+				got, next, full = got[:n], c.sub.next+uint64(n), true
+			}
 			c.sub.next = next
 			rr.fromRing = len(got)
-			rr.full = len(got) == maxBatch-base
+			rr.full = full
 			return frames[:base+len(got)], rr
 		}
 		// The ring lapped the reader: what it got after the jump is
@@ -235,6 +247,18 @@ func (c *conn) readRoom(frames [][]byte, blocking bool) ([][]byte, roomRead) {
 		return frames, rr
 	}
 	return c.readLog(frames, rr)
+}
+
+// withinBytes returns how many of frames, from the first, fit in limit
+// bytes; at least one.
+func withinBytes(frames [][]byte, limit int) int {
+	total := 0
+	for i, f := range frames {
+		if total += len(f); total > limit && i > 0 {
+			return i
+		}
+	}
+	return len(frames)
 }
 
 // recordPool holds the slices a log read fills.

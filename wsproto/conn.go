@@ -117,6 +117,7 @@ type Conn struct {
 	doneMu        sync.Mutex
 	done          chan struct{} // made by the first Done call
 	isClosed      atomic.Bool
+	writeProgress func()      // see SetWriteProgressHandler; nil for none
 	closeReceived atomic.Bool // a valid close frame arrived from the peer
 }
 
@@ -199,6 +200,17 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.netConn.SetWriteDe
 // call. An error from it ends the connection and is returned by the read
 // method. Set it before reading starts.
 func (c *Conn) SetPingHandler(h func(payload []byte) error) { c.pingHandler = h }
+
+// SetWriteProgressHandler sets a function that a write which has to wait
+// (WriteFrames, WriteMessage and the like; not TryWriteFrames) calls when
+// it sees the peer make progress: the write ends, or takes bytes, or the
+// peer acknowledges bytes sent — with a WriteTimeout it looks every quarter
+// of it. A peer that makes progress is reading, and so alive, even when
+// what it should answer (a pong) is queued behind what it has still to
+// read. The handler runs on the writing goroutine, with the write lock
+// held: it must be quick and must not write. Set it before the connection
+// is used.
+func (c *Conn) SetWriteProgressHandler(h func()) { c.writeProgress = h }
 
 // SetPongHandler sets a function called with the payload of each pong that
 // arrives, on the reading goroutine, for keepalive accounting. payload is

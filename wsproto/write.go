@@ -298,6 +298,9 @@ func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
 			n, err = v.WriteTo(c.netConn) // consumes what it wrote
 		}
 		if err == nil {
+			if c.writeProgress != nil {
+				c.writeProgress()
+			}
 			return nil
 		}
 		if c.writeTimeout > 0 && c.resumable(err) && !c.stalled(&p, n) {
@@ -339,6 +342,9 @@ func (c *Conn) stalled(p *progress, n int64) bool {
 	}
 	if moved {
 		p.last = now
+		if c.writeProgress != nil {
+			c.writeProgress()
+		}
 	}
 	return now.Sub(p.last) >= c.writeTimeout
 }

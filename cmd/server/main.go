@@ -82,7 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&o.PingInterval, "ping-interval", 30*time.Second, "how often an idle connection is pinged")
 	fs.DurationVar(&o.PongTimeout, "pong-timeout", 10*time.Second, "how long a client may stay silent after a ping was due")
 	fs.DurationVar(&o.HandshakeTimeout, "handshake-timeout", 10*time.Second, "a client must send its request within this (a slowloris is cut off)")
-	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "a client that accepts no bytes for this long is dropped")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", chat.DefaultWriteTimeout, "a client that accepts no bytes for this long is dropped")
 	fs.IntVar(&o.SendBufferBytes, "sndbuf", chat.DefaultSendBufferBytes, "kernel send buffer per connection in `bytes` (SO_SNDBUF), bounding what a stalled client holds in the kernel (0: the OS default, autotuned to megabytes)")
 	fs.StringVar(&cfg.allowOrigins, "allow-origin", "", "comma-separated `origins` besides the server's own that browsers may connect from (e.g. https://chat.example,*.example.org)")
 	fs.BoolVar(&o.AllowAnyOrigin, "insecure-any-origin", false, "let pages from any site connect (development only: allows cross-site WebSocket hijacking)")
