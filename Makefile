@@ -54,7 +54,7 @@ bench: build
 	$(BIN)/bench -server $(BIN)/server -loadtest $(BIN)/loadtest -go $(GO) -out BENCHMARKS.md -save $(BIN)/bench-results
 
 ## soak: about 2,000 clients of mixed behaviour for 2 min 20 s against a fresh
-## server (default flags but -sndbuf), checking every event the observers get; rewrites
+## server with its default flags, checking every event the observers get; rewrites
 ## the reliability tables of BENCHMARKS.md (under 3 minutes; go test runs a
 ## 10-second version)
 soak: build

@@ -3,8 +3,8 @@
 // port, then the go test benchmarks of wsproto and chat, and it rewrites
 // the generated tables of BENCHMARKS.md: see package ringchat/loadtest/bench.
 // With -soak it is make soak instead: the soak and chaos test of package
-// ringchat/loadtest/soak against a fresh server (default flags but for
-// -sndbuf), which rewrites BENCHMARKS.md's reliability tables.
+// ringchat/loadtest/soak against a fresh server with its default flags,
+// which rewrites BENCHMARKS.md's reliability tables.
 //
 // Usage:
 //
@@ -127,7 +127,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	fs.BoolVar(&opt.noGoBench, "no-gobench", false, "skip the go test benchmarks")
 	fs.BoolVar(&opt.soak, "soak", false, "run the soak and chaos test (make soak) instead of the matrix; rewrites only the soak region")
 	fs.DurationVar(&opt.soakDuration, "soak-duration", soak.DefaultConfig().Duration, "with -soak: how long the clients act")
-	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", defaultSoakSndbuf, "with -soak: the server's -sndbuf in `bytes`, its one flag besides -addr (0: the OS default)")
+	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", 0, "with -soak: a -sndbuf in `bytes` to give the server instead of its default (0: none given, the server's default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bench [flags]\n\n"+
 			"Runs the make bench load-test matrix against fresh servers on loopback, then the go test\n"+
@@ -217,12 +217,6 @@ func save(dir string, rep *bench.Report) error {
 	return nil
 }
 
-// defaultSoakSndbuf is the soak server's send buffer. Left to the OS, a
-// loopback socket's grows to 4 MiB, which holds minutes of a room's events:
-// the slow readers would fill it only after the soak, and never meet the
-// ring's slow-reader policy (gap, 1008) or the write timeout.
-const defaultSoakSndbuf = 16 << 10
-
 // soakOverhead bounds what make soak adds to the soak's duration: the
 // server's start, the baseline, the clients' last steps, the drain, the
 // settling, the final reading and the server's stop. A healthy server needs
@@ -231,7 +225,7 @@ const defaultSoakSndbuf = 16 << 10
 const soakOverhead = 30 * time.Second
 
 // runSoak is make soak: the soak against a fresh server with default
-// flags but for -sndbuf.
+// flags.
 func runSoak(ctx context.Context, argv []string, opt options, stdout, stderr io.Writer) int {
 	sc := soak.DefaultConfig()
 	sc.Duration = opt.soakDuration
