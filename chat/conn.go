@@ -41,6 +41,10 @@ type conn struct {
 	// the client was seen reading (see refreshDeadline).
 	deadlineSetAt atomic.Int64
 
+	// started is set once the welcome is queued: before, the keepalive
+	// leaves the connection alone, for the welcome is the first frame.
+	started atomic.Bool
+
 	// replaced is set when a new connection of the same session took over
 	// in the same room: this one's departure is not announced.
 	replaced atomic.Bool
@@ -129,6 +133,7 @@ func (c *conn) start(q chatQuery) error {
 	// reads: the keepalive counts that as much as the pong.
 	c.ws.SetWriteProgressHandler(func() { c.refreshDeadline(time.Now()) })
 	c.refreshDeadline(time.Now())
+	c.started.Store(true)
 	c.srv.startKeepalive()
 	c.wake() // the welcome
 	return nil

@@ -19,6 +19,7 @@ type Metrics struct {
 	connections      atomic.Int64 // open chat connections
 	connectionsTotal atomic.Uint64
 	rooms            atomic.Int64
+	sessions         atomic.Int64  // sessions kept: live, or ended less than SessionTTL ago
 	messagesIn       atomic.Uint64 // text frames received
 	bytesIn          atomic.Uint64
 	eventsPublished  atomic.Uint64
@@ -111,6 +112,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	gauge("ringchat_connections", "Open chat connections.", m.connections.Load())
 	counter("ringchat_connections_total", "Chat connections accepted.", m.connectionsTotal.Load())
 	gauge("ringchat_rooms", "Rooms with at least one member.", m.rooms.Load())
+	gauge("ringchat_sessions", "Sessions kept: with a connection, or ended less than two minutes ago (they resume with session=).", m.sessions.Load())
 	counter("ringchat_messages_in_total", "Text frames received from clients.", m.messagesIn.Load())
 	counter("ringchat_bytes_in_total", "Payload bytes received from clients.", m.bytesIn.Load())
 	counter("ringchat_events_published_total", "Room events published.", m.eventsPublished.Load())

@@ -183,7 +183,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	// Sessions outlive their connections by SessionTTL: room for twice
 	// the connections, the oldest ended ones forgotten first beyond that.
-	s.sessions = sessions{byTok: make(map[string]*session), max: 2 * opts.MaxConnections}
+	s.sessions = sessions{byTok: make(map[string]*session), max: 2 * opts.MaxConnections, kept: &s.metrics.sessions}
 	s.accept = wsproto.AcceptOptions{
 		Subprotocols: []string{SubprotocolV1},
 		ConnOptions: wsproto.ConnOptions{
@@ -508,6 +508,9 @@ func (s *Server) keepalive() {
 		}
 		s.mu.Unlock()
 		for _, c := range conns {
+			if !c.started.Load() {
+				continue // its welcome is not queued yet, and must go first
+			}
 			c.post(func() { c.pingDue = true })
 			c.notify()
 		}

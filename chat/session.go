@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,7 @@ type session struct {
 	name     string    // the display name, as last given
 	limiter  tokenBucket
 	refused  int                 // sends refused in a row by the rate limit
-	accepted map[string]ackEntry // client id → what it became
+	accepted map[string]ackEntry // client id → what it became; nil until the first
 	order    []string            // accepted client ids, oldest first, for forgetting
 }
 
@@ -62,6 +63,9 @@ func (s *session) accept(cid string, a ackEntry) {
 	defer s.mu.Unlock()
 	if _, ok := s.accepted[cid]; ok {
 		return
+	}
+	if s.accepted == nil {
+		s.accepted = make(map[string]ackEntry)
 	}
 	if len(s.order) >= maxSessionCIDs {
 		delete(s.accepted, s.order[0])
@@ -103,6 +107,18 @@ type sessions struct {
 	mu    sync.Mutex
 	byTok map[string]*session
 	max   int // sessions kept at most: the oldest ended ones go first
+	// ended lists the sessions whose connection ended, in the order they
+	// did: the oldest is forgotten first, without a look at the others.
+	// An entry whose session has a connection again, or ended again
+	// later, is stale and skipped.
+	ended []endedSession
+	kept  *atomic.Int64 // the gauge of len(byTok), for /metrics
+}
+
+// endedSession is an entry of sessions.ended.
+type endedSession struct {
+	s  *session
+	at time.Time
 }
 
 // attach gives c a session: the one token names, if it is alive, taking it
@@ -124,48 +140,61 @@ func (r *sessions) attach(token string, c *conn, newLimiter func() tokenBucket, 
 		s.mu.Unlock()
 		delete(r.byTok, token)
 	}
-	if len(r.byTok) >= r.max {
-		r.purge(now, true)
-	}
-	s := &session{token: newSessionToken(), conn: c, limiter: newLimiter(), accepted: make(map[string]ackEntry)}
+	r.purge(now)
+	s := &session{token: newSessionToken(), conn: c, limiter: newLimiter()}
 	r.byTok[s.token] = s
+	r.kept.Store(int64(len(r.byTok)))
 	return s, "", nil
 }
 
 // detach records that c, the session's connection until now, has ended.
 func (r *sessions) detach(s *session, c *conn, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == c {
 		s.conn, s.endedAt = nil, now
+		r.ended = append(r.ended, endedSession{s, now})
 	}
 }
 
-// purge forgets sessions that have been without a connection for longer
-// than SessionTTL — and, if full, the oldest ended ones until there is
-// room. The caller holds r.mu.
-func (r *sessions) purge(now time.Time, full bool) {
-	var oldest *session
-	var oldestAt time.Time
-	for tok, s := range r.byTok {
-		s.mu.Lock()
-		ended, at := s.conn == nil, s.endedAt
-		s.mu.Unlock()
+// purge forgets the sessions that have been without a connection for
+// SessionTTL, and, while the register is full, the ones that ended first:
+// it looks only at the oldest entries of r.ended. The caller holds r.mu.
+func (r *sessions) purge(now time.Time) {
+	for len(r.ended) > 0 {
+		e := r.ended[0]
+		e.s.mu.Lock()
+		current := e.s.conn == nil && e.s.endedAt.Equal(e.at)
+		e.s.mu.Unlock()
 		switch {
-		case ended && now.Sub(at) >= SessionTTL:
-			delete(r.byTok, tok)
-		case ended && (oldest == nil || at.Before(oldestAt)):
-			oldest, oldestAt = s, at
+		case !current: // came back, or ended again later: a newer entry stands for it
+		case now.Sub(e.at) >= SessionTTL || len(r.byTok) >= r.max:
+			delete(r.byTok, e.s.token)
+		default:
+			r.kept.Store(int64(len(r.byTok)))
+			return
 		}
+		r.ended[0] = endedSession{}
+		r.ended = r.ended[1:]
 	}
-	if full && len(r.byTok) >= r.max && oldest != nil {
-		delete(r.byTok, oldest.token)
-	}
+	r.kept.Store(int64(len(r.byTok)))
 }
 
 // sweep forgets the sessions past their time; the keepalive sweep calls it.
 func (r *sessions) sweep(now time.Time) {
 	r.mu.Lock()
-	r.purge(now, false)
+	r.purge(now)
+	if cap(r.ended) > 2*len(r.ended)+64 { // let go of the space the queue moved past
+		r.ended = append([]endedSession(nil), r.ended...)
+	}
 	r.mu.Unlock()
+}
+
+// count returns how many sessions are kept.
+func (r *sessions) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byTok)
 }

@@ -63,6 +63,11 @@ type Config struct {
 	GoroutineSlack   int64
 	HeapSlack        int64
 	HeapPerGoroutine int64
+	// HeapPerSession is the heap a session kept after its connection
+	// ended may hold (the server keeps them two minutes, for clients that
+	// come back with session=): the allowance grows by it for each one the
+	// server reports after the soak.
+	HeapPerSession int64
 
 	// ConnectTimeout bounds one connection attempt, TCP to welcome.
 	ConnectTimeout time.Duration
@@ -107,6 +112,7 @@ func DefaultConfig() Config {
 		GoroutineSlack:   5,
 		HeapSlack:        1 << 20,
 		HeapPerGoroutine: 1 << 10,
+		HeapPerSession:   512,
 		ConnectTimeout:   10 * time.Second,
 		Drain:            5 * time.Second,
 		Settle:           15 * time.Second,
@@ -174,7 +180,7 @@ func (c *Config) Validate() error {
 		return invalid("soak: chat rate must be above 0 and below the server's rate limit")
 	case c.StormEvery <= 0 || c.RcvBuf < 0 || c.SlowDelay <= 0 || c.PauseMax <= 0 || c.ServerBurst < 1 || c.HandshakeTimeout <= 0:
 		return invalid("soak: storm interval, pause, burst and handshake timeout must be positive")
-	case c.MaxP99 <= 0 || c.GoroutineSlack < 0 || c.HeapSlack < 0 || c.HeapPerGoroutine < 0:
+	case c.MaxP99 <= 0 || c.GoroutineSlack < 0 || c.HeapSlack < 0 || c.HeapPerGoroutine < 0 || c.HeapPerSession < 0:
 		return invalid("soak: latency bound must be positive, slacks not negative")
 	case c.ConnectTimeout <= 0 || c.Drain < 0 || c.Settle <= 0:
 		return invalid("soak: connect timeout and settle must be positive, drain not negative")

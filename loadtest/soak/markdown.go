@@ -73,8 +73,9 @@ func (r *Result) Markdown() string {
 	p("\n**Server** (from its /metrics; before: idle, before the first client; after: every client gone, %.1f s to settle).\n\n", s.SettleS)
 	p("| | before | after | allowed after | peak |\n| --- | ---: | ---: | --- | ---: |\n")
 	p("| goroutines | %s | %s | ≤ before + %d | %s |\n", humanize.Thousands(float64(s.Before.Goroutines)), humanize.Thousands(float64(s.After.Goroutines)), c.GoroutineSlack, humanize.Thousands(float64(s.PeakGoroutines)))
-	p("| heap objects | %s | %s | ≤ before + %s (%s + %s × peak goroutines) | - |\n", humanize.Bytes(float64(s.Before.HeapObjectsBytes)), humanize.Bytes(float64(s.After.HeapObjectsBytes)),
-		humanize.Bytes(float64(s.HeapAllowance)), humanize.Bytes(float64(c.HeapSlackBytes)), humanize.Bytes(float64(c.HeapPerGoroutine)))
+	p("| heap objects | %s | %s | ≤ before + %s (%s + %s × peak goroutines + %s × %s sessions kept) | - |\n", humanize.Bytes(float64(s.Before.HeapObjectsBytes)), humanize.Bytes(float64(s.After.HeapObjectsBytes)),
+		humanize.Bytes(float64(s.HeapAllowance)), humanize.Bytes(float64(c.HeapSlackBytes)), humanize.Bytes(float64(c.HeapPerGoroutine)),
+		humanize.Bytes(float64(c.HeapPerSession)), humanize.Thousands(float64(s.After.Sessions)))
 	p("| RSS | %s | %s | not bounded | %s |\n", humanize.Bytes(float64(s.Before.RSSBytes)), humanize.Bytes(float64(s.After.RSSBytes)), humanize.Bytes(float64(s.PeakRSSBytes)))
 	p("| connections | %s | %s | 0 | %s |\n", humanize.Thousands(float64(s.Before.Connections)), humanize.Thousands(float64(s.After.Connections)), humanize.Thousands(float64(s.PeakConnections)))
 	perConn := "-"

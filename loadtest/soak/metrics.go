@@ -17,6 +17,10 @@ type ServerSample struct {
 	HeapObjectsBytes int64 `json:"heap_objects_bytes"` // go_heap_objects_bytes
 	RSSBytes         int64 `json:"rss_bytes"`          // process_resident_memory_bytes
 	Connections      int64 `json:"connections"`        // ringchat_connections
+	// Sessions are ringchat_sessions: sessions the server keeps for
+	// clients that may come back (two minutes after their connection
+	// ended); 0 from a server without them.
+	Sessions int64 `json:"sessions"`
 	// Closes are ringchat_closes_total by code, Refusals
 	// ringchat_handshake_refusals_total by reason.
 	Closes   map[string]uint64 `json:"closes,omitempty"`
@@ -38,6 +42,8 @@ func parseServerSample(r io.Reader) (ServerSample, error) {
 			s.RSSBytes, seen = int64(v), seen|4
 		case "ringchat_connections":
 			s.Connections, seen = int64(v), seen|8
+		case "ringchat_sessions":
+			s.Sessions = int64(v)
 		case "ringchat_closes_total":
 			s.Closes[label] = uint64(v)
 		case "ringchat_handshake_refusals_total":

@@ -52,6 +52,7 @@ type Settings struct {
 	GoroutineSlack   int64   `json:"goroutine_slack"`
 	HeapSlackBytes   int64   `json:"heap_slack_bytes"`
 	HeapPerGoroutine int64   `json:"heap_per_goroutine_bytes"`
+	HeapPerSession   int64   `json:"heap_per_session_bytes"`
 	ServerRate       float64 `json:"server_rate"`
 	ServerBurst      int     `json:"server_burst"`
 	HandshakeTimeout float64 `json:"handshake_timeout_s"`
@@ -128,7 +129,7 @@ type ServerResult struct {
 	SlowestScrapeS float64 `json:"slowest_scrape_s"`
 	// HeapAllowance is how many more bytes of heap objects the server may
 	// hold after the soak than before: HeapSlack + HeapPerGoroutine ×
-	// PeakGoroutines.
+	// PeakGoroutines + HeapPerSession × the sessions it keeps after.
 	HeapAllowance int64 `json:"heap_allowance_bytes"`
 	// ConnectionCycles are the chat connections the server accepted
 	// during the soak (from the closes it counted): a heap that grew by

@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		DurationS: cfg.Duration.Seconds(), Rooms: len(s.rooms), ChatRate: cfg.ChatRate,
 		Clients:     cfg.Observers + cfg.Chatters + cfg.SlowReaders + cfg.Vanishers + cfg.Garbage + cfg.Storm + cfg.Flooders,
 		StormEveryS: cfg.StormEvery.Seconds(), RcvBuf: cfg.RcvBuf, MaxP99Ms: ms(cfg.MaxP99),
-		GoroutineSlack: cfg.GoroutineSlack, HeapSlackBytes: cfg.HeapSlack, HeapPerGoroutine: cfg.HeapPerGoroutine,
+		GoroutineSlack: cfg.GoroutineSlack, HeapSlackBytes: cfg.HeapSlack, HeapPerGoroutine: cfg.HeapPerGoroutine, HeapPerSession: cfg.HeapPerSession,
 		ServerRate: cfg.ServerRate, ServerBurst: cfg.ServerBurst, HandshakeTimeout: cfg.HandshakeTimeout.Seconds(),
 	}}
 	parent := ctx
@@ -263,7 +263,7 @@ func (s *soaker) run(ctx context.Context, res *Result) error {
 		closes += n - srv.Before.Closes[code]
 	}
 	srv.ConnectionCycles = closes
-	srv.HeapAllowance = cfg.HeapSlack + cfg.HeapPerGoroutine*srv.PeakGoroutines
+	srv.HeapAllowance = cfg.HeapSlack + cfg.HeapPerGoroutine*srv.PeakGoroutines + cfg.HeapPerSession*srv.After.Sessions
 
 	s.collect(res)
 	s.verdict(res)

@@ -256,7 +256,7 @@ func TestMarkdown(t *testing.T) {
 		"| flooders | 40 | 400 / 400 | **1** |",
 		"| 40 | 600,000 | 0 | 0 | 0 | 100,000 | 100,000 | 0 | 0 | 0 | 0 | 0 / 0 / 0 | 1.00ms | 12.0ms (≤ 250ms) | 30.0ms |",
 		"| goroutines | 16 | 17 | ≤ before + 5 | 1,600 |",
-		"| heap objects | 700.0 KiB | 1.7 MiB | ≤ before + 2.6 MiB (1.0 MiB + 1.0 KiB × peak goroutines) | - |",
+		"| heap objects | 700.0 KiB | 1.7 MiB | ≤ before + 2.6 MiB (1.0 MiB + 1.0 KiB × peak goroutines + 0 B × 0 sessions kept) | - |",
 		"1002: 20,000 · 1000: 9,000",
 		"version: 40",
 		"- flooders — an error event for each line refused, then close 1008: 399; **close 1000, want 1008: 1**",
