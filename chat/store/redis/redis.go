@@ -88,6 +88,19 @@ type Store struct {
 	health health
 	clock  clock
 	subs   subscriptions
+	stats  struct{ catchUps, fetched, lost atomic.Uint64 }
+}
+
+// Stats counts what the Store's rooms had to do beyond the usual.
+type Stats struct {
+	CatchUps uint64 // fetches from a stream after pub/sub lost messages
+	Fetched  uint64 // events those fetches delivered
+	Lost     uint64 // events delivered as lost: the stream no longer held them
+}
+
+// Stats returns the counts since New.
+func (s *Store) Stats() Stats {
+	return Stats{s.stats.catchUps.Load(), s.stats.fetched.Load(), s.stats.lost.Load()}
 }
 
 // New returns a Store for the server o.Redis names. It checks that the

@@ -485,7 +485,12 @@ func (l *roomLog) fetch(from, to uint64) error {
 	if l.closed || l.reset {
 		return nil
 	}
-	lost := 0
+	s.stats.catchUps.Add(1)
+	lost, fetched := 0, 0
+	defer func() {
+		s.stats.lost.Add(uint64(lost))
+		s.stats.fetched.Add(uint64(fetched))
+	}()
 	for _, e := range entries {
 		last := l.last.Load()
 		if e.id <= last {
@@ -499,6 +504,7 @@ func (l *roomLog) fetch(from, to uint64) error {
 			lost++
 		}
 		l.deliverLocked(e.id, frameOf(e.body))
+		fetched++
 	}
 	for id := l.last.Load() + 1; id <= end; id++ {
 		if lost == maxLostBatch {
