@@ -286,3 +286,35 @@ func TestTrimmedDeliveredAsLost(t *testing.T) {
 		}
 	}
 }
+
+// TestForgedMessage: a message on a room's channel that names an id Redis
+// never gave (someone else publishing there) is not believed: nothing is
+// delivered as lost for it, and the next real event comes next.
+func TestForgedMessage(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := client(t, srv)
+	o := options(srv, freshPrefix())
+	n := openNode(t, o, "lobby")
+	appender(n.log, "x", 3, 0, nil)
+	n.sink.waitFor(t, 3, 10*time.Second)
+	_, _, _, channel := n.s.Keys("lobby")
+	ctx := ctxFor(t, 5*time.Second)
+	for _, m := range []string{"1000 " + n.log.Epoch() + ` {"forged":1}`, "garbage", "4 otherepoch {}"} {
+		if _, err := admin.Do(ctx, "PUBLISH", channel, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	id, err := n.log.Append(event("real"))
+	if err != nil || id != 4 {
+		t.Fatalf("Append after the forged messages: %d, %v", id, err)
+	}
+	n.sink.waitFor(t, 4, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if lost := n.sink.check(t, 1, 4); lost != 0 {
+		t.Fatalf("%d events delivered as lost", lost)
+	}
+	if n.log.Last() != 4 {
+		t.Fatalf("Last() = %d", n.log.Last())
+	}
+}

@@ -81,6 +81,18 @@ type clock struct {
 	mu     sync.Mutex
 	at     time.Time // local, with its monotonic reading
 	server int64     // Redis's time then, Unix ms
+	kick   chan struct{}
+}
+
+func (c *clock) init() { c.kick = make(chan struct{}, 1) }
+
+// stale asks for the clock to be measured again soon: Redis refused an
+// append as late, which a clock that stepped can cause.
+func (c *clock) stale() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 // sync measures Redis's clock with TIME, taking the middle of the round
@@ -131,6 +143,8 @@ func (s *Store) housekeep() {
 		case <-s.health.probe:
 			s.probe()
 		case <-clk.C:
+			s.clock.sync(s.ctx, s.db, s.o.Timeout)
+		case <-s.clock.kick:
 			s.clock.sync(s.ctx, s.db, s.o.Timeout)
 		case <-trim.C:
 			s.trimAll()

@@ -123,15 +123,20 @@ func New(o Options) (*Store, error) {
 		rooms:  make(map[string]*roomLog),
 	}
 	s.health.init()
+	s.clock.init()
 	s.subs.init()
 	if err := s.clock.sync(ctx, db, o.Timeout); err != nil {
 		cancel()
 		db.Close()
 		return nil, fmt.Errorf("store/redis: %s: %w: %v", o.Redis, store.ErrUnavailable, err)
 	}
-	if err := appendScript.Load(ctx, db); err != nil {
-		s.log.Warn("store/redis: cannot load the append script; it will be sent with its first use", "err", err)
+	lctx, lcancel := context.WithTimeout(ctx, o.Timeout)
+	for _, sc := range []*resp.Script{appendScript, syncScript} {
+		if err := sc.Load(lctx, db); err != nil {
+			s.log.Warn("store/redis: cannot load a script; it will be sent with its first use", "err", err)
+		}
 	}
+	lcancel()
 	if s.sub, err = resp.NewSubscriber(o.Redis, s.handle); err != nil {
 		cancel()
 		db.Close()

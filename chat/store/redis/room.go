@@ -78,9 +78,14 @@ func (l *roomLog) Append(e store.Event) (uint64, error) {
 		s.o.Retention.Events, l.k.channel, deadline, s.o.Retention.Age.Milliseconds())
 	if err != nil {
 		var re *resp.Error
-		if errors.As(err, &re) && re.Prefix() == "RINGCHAT_EPOCH" {
-			l.markReset(strings.TrimPrefix(re.Msg, "RINGCHAT_EPOCH "))
-			return 0, ErrReset
+		if errors.As(err, &re) {
+			switch re.Prefix() {
+			case "RINGCHAT_EPOCH":
+				l.markReset(strings.TrimPrefix(re.Msg, "RINGCHAT_EPOCH "))
+				return 0, ErrReset
+			case "RINGCHAT_LATE":
+				s.clock.stale()
+			}
 		}
 		return 0, s.fail("append to room "+l.room, err)
 	}
@@ -465,18 +470,36 @@ func (l *roomLog) fetch(from, to uint64) error {
 	s := l.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
 	defer cancel()
-	entries, err := l.xrange(ctx, from, to, catchUpBatch, nil)
+	// The room's newest id first, then the range, in one round trip: an
+	// id up to that newest one was stored before GET ran (the append
+	// script stores and counts at once), so if XRANGE, which runs after,
+	// skips it, the stream no longer holds it. Ids the reply skips are
+	// lost, and so are those after its last entry when it is shorter
+	// than a batch — up to the newest id, never beyond: a message that
+	// named an id Redis never gave is not believed.
+	var p resp.Pipeline
+	p.Add("GET", l.k.seq())
+	p.Add("XRANGE", l.k.events(), idArg(from), idArg(to), "COUNT", catchUpBatch)
+	replies, err := s.db.DoPipeline(ctx, &p)
+	var seq int64
+	var entries []entry
+	if err == nil {
+		if seq, err = resp.Int64(replies[0], nil); err == resp.ErrNil {
+			seq, err = 0, nil
+		}
+	}
+	if err == nil {
+		if err = replies[1].Err(); err == nil {
+			entries, err = parseEntries(replies[1], nil)
+		}
+	}
 	if err != nil {
 		if unreachable(err) {
 			s.health.down(s, err)
 		}
 		return err
 	}
-	// Every id up to `to` was stored before it was published (the
-	// append script does both), so an id the reply skips is one the
-	// stream no longer holds; and after a reply of less than a batch,
-	// so are those after its last entry.
-	end := to
+	end := min(to, uint64(max(seq, 0)))
 	if len(entries) == catchUpBatch {
 		end = entries[len(entries)-1].id
 	}
@@ -515,6 +538,11 @@ func (l *roomLog) fetch(from, to uint64) error {
 	}
 	if lost > 0 {
 		s.log.Warn("store/redis: events the room's stream no longer held were delivered as lost", "room", l.room, "count", lost)
+	}
+	if last := l.last.Load(); last < to && len(entries) < catchUpBatch && l.target == to {
+		// Nothing beyond the newest id exists: stop looking for it.
+		s.log.Warn("store/redis: a message named an id beyond the room's newest; ignoring it", "room", l.room, "id", to, "newest", seq)
+		l.target = last
 	}
 	return nil
 }
