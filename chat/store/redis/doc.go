@@ -52,11 +52,17 @@
 // has failed for want of Redis (it cannot be reached, or stopped
 // answering), the store refuses appends and reads at once with an error
 // wrapping store.ErrUnavailable, and probes Redis in the background until it
-// answers again. An append whose fate would be unknown — Redis received it
-// and then stalled past the caller's timeout — cannot be stored behind the
-// caller's back: the script refuses to run after a deadline on Redis's own
-// clock (half the timeout, the offset between the clocks measured with
-// TIME), so an Append that returned an error has stored nothing.
+// answers again. An append that Redis received and then sat on past the
+// caller's timeout (a server stopped or swamped) is not stored behind the
+// caller's back when Redis gets to it: the script refuses to run after a
+// deadline on Redis's own clock (half the timeout; the offset between the
+// clocks is measured with TIME). One window no remote store can close
+// remains: Redis ran the script and then died or stalled before its reply
+// arrived (kill -9, SIGSTOP, a cut cable, at that very moment). Append
+// then reports ErrUnavailable for an event that was stored, and which is
+// delivered like any other once Redis is back. Only a call that timed out
+// or lost its connection with the command sent can end so, never one
+// refused at once.
 //
 // When Redis comes back, with its data (AOF), ids continue and epochs hold.
 // When it comes back without the data (no persistence, or a lost second of
