@@ -318,3 +318,25 @@ func TestForgedMessage(t *testing.T) {
 		t.Fatalf("Last() = %d", n.log.Last())
 	}
 }
+
+// TestReopenQuickly closes and opens a room again and again: the
+// unsubscription of a close never undoes the subscription of the open
+// after it, so every reopened log gets its events.
+func TestReopenQuickly(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, options(srv, freshPrefix()))
+	for i := range 100 {
+		sink := newOrderSink(uint64(i + 1))
+		l, err := s.Open("lobby", sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, err := l.Append(event(fmt.Sprint("e", i))); err != nil || id != uint64(i+1) {
+			t.Fatalf("append %d: id %d, %v", i, id, err)
+		}
+		sink.waitFor(t, uint64(i+1), 5*time.Second)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
