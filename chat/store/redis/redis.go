@@ -212,7 +212,7 @@ func (s *Store) Open(room string, sink store.Sink) (store.Log, error) {
 	}
 	l.epoch = epoch
 	l.mu.Lock()
-	if l.closed { // the store closed meanwhile
+	if l.closed.Load() { // the store closed meanwhile
 		l.mu.Unlock()
 		return nil, store.ErrClosed
 	}

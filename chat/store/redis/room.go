@@ -36,12 +36,12 @@ type roomLog struct {
 
 	// Delivery, guarded by mu.
 	mu       sync.Mutex
-	open     bool   // Open has learnt the room's newest id
-	closed   bool   // no more deliveries
-	reset    bool   // the room has another epoch in Redis now
-	target   uint64 // the newest id known to exist
-	resync   bool   // ask Redis for the newest id: pub/sub may have lost some
-	catching bool   // a catch-up goroutine runs
+	open     bool        // Open has learnt the room's newest id
+	closed   atomic.Bool // no more deliveries; set under mu
+	reset    atomic.Bool // the room has another epoch in Redis now; set under mu
+	target   uint64      // the newest id known to exist
+	resync   bool        // ask Redis for the newest id: pub/sub may have lost some
+	catching bool        // a catch-up goroutine runs
 
 	// The first event not past the age, as last found, and its time: it
 	// holds while the age's cutoff has not passed that time.
@@ -98,12 +98,10 @@ func (l *roomLog) Append(e store.Event) (uint64, error) {
 
 // usable returns why the log cannot be used, or nil.
 func (l *roomLog) usable() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	switch {
-	case l.closed:
+	case l.closed.Load():
 		return store.ErrClosed
-	case l.reset:
+	case l.reset.Load():
 		return ErrReset
 	}
 	return nil
@@ -306,10 +304,10 @@ func (l *roomLog) Close() error {
 func (l *roomLog) shut() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed.Load() {
 		return false
 	}
-	l.closed = true
+	l.closed.Store(true)
 	close(l.done)
 	return true
 }
@@ -317,8 +315,8 @@ func (l *roomLog) shut() bool {
 // markReset records that the room has another epoch in Redis.
 func (l *roomLog) markReset(epoch string) {
 	l.mu.Lock()
-	first := !l.reset
-	l.reset = true
+	first := !l.reset.Load()
+	l.reset.Store(true)
 	l.mu.Unlock()
 	if first {
 		l.s.log.Error("store/redis: the room was given a new epoch in Redis while open here (Redis lost its data); it takes no events until reopened",
@@ -331,7 +329,7 @@ func (l *roomLog) receive(id uint64, epoch, body string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.closed || l.reset:
+	case l.closed.Load() || l.reset.Load():
 		return
 	case !l.open:
 		l.target = max(l.target, id) // Open catches up to it
@@ -356,7 +354,7 @@ func (l *roomLog) receive(id uint64, epoch, body string) {
 func (l *roomLog) requestResync() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open && !l.closed && !l.reset {
+	if l.open && !l.closed.Load() && !l.reset.Load() {
 		l.resync = true
 		l.kickLocked()
 	}
@@ -378,7 +376,7 @@ func frameOf(body string) []byte {
 // kickLocked starts the room's catch-up goroutine unless it runs. l.mu is
 // held.
 func (l *roomLog) kickLocked() {
-	if l.catching || l.closed || !l.open {
+	if l.catching || l.closed.Load() || !l.open {
 		return
 	}
 	if !l.s.track() {
@@ -398,7 +396,7 @@ func (l *roomLog) catchUp() {
 	failures := 0
 	for {
 		l.mu.Lock()
-		if l.closed || l.reset {
+		if l.closed.Load() || l.reset.Load() {
 			l.catching = false
 			l.mu.Unlock()
 			return
@@ -505,7 +503,7 @@ func (l *roomLog) fetch(from, to uint64) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.reset {
+	if l.closed.Load() || l.reset.Load() {
 		return nil
 	}
 	s.stats.catchUps.Add(1)
