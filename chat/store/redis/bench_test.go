@@ -3,6 +3,7 @@ package redis_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"ringchat/chat/store"
+	"ringchat/chat/store/redis"
 	"ringchat/internal/redistest"
+	"ringchat/internal/resp"
 )
 
 // countSink counts deliveries and records when each id arrived.
@@ -74,12 +77,14 @@ func BenchmarkAppend(b *testing.B) {
 		ctx := ctxFor(b, time.Minute)
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		resetStats(b, s)
 		for b.Loop() {
 			if _, err := s.Client().Do(ctx, "PUBLISH", "floor", body); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(redisMicros(b, s, "publish"), "redis-µs/event")
 	})
 	for _, publishers := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
@@ -92,6 +97,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportAllocs()
 			var next atomic.Int64
 			var wg sync.WaitGroup
+			resetStats(b, s)
 			b.ResetTimer()
 			start := time.Now()
 			for range publishers {
@@ -107,8 +113,42 @@ func BenchmarkAppend(b *testing.B) {
 			wg.Wait()
 			sink.waitFor(b, int64(b.N))
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			b.ReportMetric(redisMicros(b, s, "evalsha"), "redis-µs/event")
 		})
 	}
+}
+
+// resetStats zeroes the server's command statistics.
+func resetStats(b *testing.B, s *redis.Store) {
+	if _, err := s.Client().Do(ctxFor(b, 5*time.Second), "CONFIG", "RESETSTAT"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// redisMicros returns the server's own time per call of a command since
+// resetStats, in µs: Redis's CPU per event.
+func redisMicros(b *testing.B, s *redis.Store, cmd string) float64 {
+	info, err := resp.String(s.Client().Do(ctxFor(b, 5*time.Second), "INFO", "commandstats"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return x
+			}
+		}
+	}
+	b.Fatalf("no statistics for %s in %q", cmd, info)
+	return 0
 }
 
 // BenchmarkCrossNode measures the latency from the call of Append on one
