@@ -1,5 +1,7 @@
 package redis
 
+import "ringchat/internal/resp"
+
 // Prefix returns the store's key prefix.
 func (s *Store) Prefix() string { return s.o.Prefix }
 
@@ -24,3 +26,12 @@ var (
 	AppendMessage = appendMessage
 	ParseMessage  = parseMessage
 )
+
+// ParseEntries reads an XRANGE reply into (id, time, body) triples.
+func ParseEntries(v resp.Value) (ids []uint64, times []int64, bodies []string, err error) {
+	entries, err := parseEntries(v, nil)
+	for _, e := range entries {
+		ids, times, bodies = append(ids, e.id), append(times, e.time), append(bodies, e.body)
+	}
+	return ids, times, bodies, err
+}

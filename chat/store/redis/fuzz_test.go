@@ -1,10 +1,12 @@
 package redis_test
 
 import (
+	"bytes"
 	"strconv"
 	"testing"
 
 	"ringchat/chat/store/redis"
+	"ringchat/internal/resp"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -54,6 +56,34 @@ func FuzzParseMessage(f *testing.F) {
 		}
 		if strconv.FormatUint(id, 10) == "0" {
 			t.Fatalf("id 0 accepted from %q", msg)
+		}
+	})
+}
+
+// FuzzParseEntries: whatever a server answers to XRANGE, the parser of
+// stream entries neither panics nor accepts an entry without its id, time
+// and body.
+func FuzzParseEntries(f *testing.F) {
+	f.Add([]byte("*1\r\n*2\r\n$3\r\n7-0\r\n*4\r\n$4\r\ntime\r\n$2\r\n42\r\n$4\r\nbody\r\n$2\r\n{}\r\n"))
+	f.Add([]byte("*0\r\n"))
+	f.Add([]byte("*1\r\n*2\r\n$3\r\n7-1\r\n*0\r\n"))
+	f.Add([]byte("*-1\r\n"))
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		v, err := resp.NewReader(bytes.NewReader(reply), resp.Limits{}).Read()
+		if err != nil {
+			return
+		}
+		ids, _, _, err := redis.ParseEntries(v)
+		if err != nil {
+			return
+		}
+		if len(ids) != len(v.Elems) {
+			t.Fatalf("%d entries from %d elements", len(ids), len(v.Elems))
+		}
+		for _, id := range ids {
+			if id == 0 {
+				t.Fatalf("entry id 0 accepted from %q", reply)
+			}
 		}
 	})
 }
