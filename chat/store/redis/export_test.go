@@ -1,0 +1,37 @@
+package redis
+
+import "ringchat/internal/resp"
+
+// Prefix returns the store's key prefix.
+func (s *Store) Prefix() string { return s.o.Prefix }
+
+// Options returns the store's options, defaults filled in.
+func (s *Store) Options() Options { return s.o }
+
+// TrimNow trims every open room's stream by age, as the housekeeping
+// goroutine does every TrimInterval.
+func (s *Store) TrimNow() { s.trimAll() }
+
+// Keys returns the names of a room's keys (seq, events, epoch) and its
+// channel.
+func (s *Store) Keys(room string) (seq, events, epoch, channel string) {
+	k := keysFor(s.o.Prefix, room, s.o.Redis.DB)
+	return k.keys[0], k.keys[1], k.keys[2], k.channel
+}
+
+// Down reports whether the store takes Redis for unreachable.
+func (s *Store) Down() bool { return s.health.isDown() }
+
+var (
+	AppendMessage = appendMessage
+	ParseMessage  = parseMessage
+)
+
+// ParseEntries reads an XRANGE reply into (id, time, body) triples.
+func ParseEntries(v resp.Value) (ids []uint64, times []int64, bodies []string, err error) {
+	entries, err := parseEntries(v, nil)
+	for _, e := range entries {
+		ids, times, bodies = append(ids, e.id), append(times, e.time), append(bodies, e.body)
+	}
+	return ids, times, bodies, err
+}
