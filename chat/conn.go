@@ -32,6 +32,7 @@ type conn struct {
 	name    string
 	room    *room
 	sess    *session // the client's session: its name, rate limit and accepted sends
+	claimID string   // names this connection's claims in the presence: node and sequence
 	v1      bool     // the client speaks ringchat.v1: JSON send frames, each answered
 	closing bool     // a close was asked for: further messages are dropped
 	ip      string
@@ -105,6 +106,7 @@ func (c *conn) start(q chatQuery) error {
 		return newTokenBucket(c.srv.opts.MessageRate, c.srv.opts.MessageBurst, now)
 	}, now)
 	c.sess = sess
+	c.claimID = c.srv.opts.Node + "/" + strconv.FormatUint(c.srv.connSeq.Add(1), 10)
 	if name != "" {
 		q.name = name // the session's name wins over the query's
 	}

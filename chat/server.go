@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,8 @@ const (
 // Options configure a Server. Zero fields take the defaults named.
 type Options struct {
 	Store            store.Store   // where rooms' histories live; an in-memory store with the default retention when nil
+	Presence         Presence      // who is in each room across nodes sharing the store; nil: this process alone
+	Node             string        // this process's name, in logs and claims; the host name when empty
 	RingCapacity     int           // newest events of each open room kept in memory for the fan-out, a power of two; 1024
 	MaxMessageBytes  int           // longest chat message accepted; 4096
 	MaxFrameBytes    int64         // longest WebSocket message read (else 1009); max(64 KiB, 2×MaxMessageBytes)
@@ -134,6 +137,9 @@ func (o *Options) setDefaults() {
 	if o.Store == nil {
 		o.Store = memory.New(store.Retention{})
 	}
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
+	}
 }
 
 // Server is the chat service: an http.Handler for the chat connection (at
@@ -148,6 +154,7 @@ type Server struct {
 
 	active   atomic.Int64  // connections admitted, including those still upgrading
 	guestSeq atomic.Uint64 // numbers default names
+	connSeq  atomic.Uint64 // numbers connections, for their presence claims
 
 	mu    sync.Mutex
 	rooms map[string]*room
@@ -195,6 +202,9 @@ func NewServer(opts Options) (*Server, error) {
 		OriginPatterns:          opts.AllowedOrigins,
 		InsecureSkipOriginCheck: opts.AllowAnyOrigin,
 		HandshakeTimeout:        opts.HandshakeTimeout,
+	}
+	if opts.Presence != nil {
+		opts.Presence.Departed(s.departed)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws", s.serveChat)
@@ -523,6 +533,11 @@ func (s *Server) keepalive() {
 // unique in the room, and announces it when the room is small. It returns
 // the room and the id from which c reads it: the first event after entering.
 func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
+	claimed, resumed := false, false
+	if s.opts.Presence != nil {
+		want, resumed = s.claimName(roomName, want, c)
+		claimed = true
+	}
 	s.mu.Lock()
 	r := s.rooms[roomName]
 	if r == nil {
@@ -550,8 +565,14 @@ func (s *Server) enter(c *conn, roomName, want string) (*room, uint64, error) {
 	r.addMember(c)
 	c.name, c.room = name, r
 	start := r.latest() + 1
-	announce := len(r.members) <= s.opts.AnnounceLimit && !handover
+	local := len(r.members)
 	s.mu.Unlock()
+	if claimed && name != want { // taken here after all, while unclaimed: claim what it got
+		s.opts.Presence.Claim(roomName, nameKey(name), name, c.sess.token, c.claimID)
+	}
+	// A session back on this node or another takes its name over
+	// silently: nobody saw it leave.
+	announce := !handover && !resumed && s.memberCount(r, local) <= s.opts.AnnounceLimit
 	if announce {
 		s.publish(r, &Event{Type: TypeJoin, Room: r.name, From: name})
 	}
@@ -565,8 +586,21 @@ func (s *Server) leave(c *conn) {
 	if r == nil {
 		return
 	}
+	// Across nodes: the departure is the room's only if this connection
+	// still held its name — not if its session came back elsewhere.
+	count, left := 0, !c.replaced.Load()
+	if left {
+		s.mu.Lock()
+		local := len(r.members)
+		holds := r.names[nameKey(c.name)] == c
+		s.mu.Unlock()
+		count = s.memberCount(r, local)
+		if p := s.opts.Presence; p != nil && holds {
+			left = p.Release(r.name, nameKey(c.name), c.claimID)
+		}
+	}
 	s.mu.Lock()
-	announce := len(r.members) <= s.opts.AnnounceLimit && len(r.members) > 1 && !c.replaced.Load()
+	announce := left && count <= s.opts.AnnounceLimit && count > 1
 	delete(r.members, c)
 	r.removeMember(c)
 	if r.names[nameKey(c.name)] == c {
@@ -597,15 +631,25 @@ func (s *Server) rename(c *conn, want string) (uint64, error) {
 	}
 	r, old := c.room, c.name
 	key := nameKey(name)
+	taken := func() error { return fmt.Errorf("chat: the name %s is taken in #%s", name, r.name) }
+	p := s.opts.Presence
+	if p != nil && key != nameKey(old) {
+		if held, _, err := p.Claim(r.name, key, name, c.sess.token, c.claimID); err == nil && !held {
+			return 0, taken()
+		}
+	}
 	s.mu.Lock()
-	if other, taken := r.names[key]; taken && other != c {
+	if other, ok := r.names[key]; ok && other != c {
 		s.mu.Unlock()
-		return 0, fmt.Errorf("chat: the name %s is taken in #%s", name, r.name)
+		return 0, taken()
 	}
 	delete(r.names, nameKey(old))
 	r.names[key] = c
 	c.name = name
 	s.mu.Unlock()
+	if p != nil && key != nameKey(old) {
+		p.Release(r.name, nameKey(old), c.claimID)
+	}
 	return s.publish(r, &Event{Type: TypeNick, Room: r.name, From: old, Name: name})
 }
 
@@ -621,6 +665,11 @@ func (s *Server) limits() *Limits {
 // who describes c's room: its member count and the first names, sorted.
 func (s *Server) who(c *conn) *Event {
 	const maxNames = 100
+	if p := s.opts.Presence; p != nil {
+		if names, count, err := p.Members(c.room.name, maxNames); err == nil {
+			return &Event{Type: TypeWho, Room: c.room.name, Names: names, Count: count}
+		}
+	}
 	s.mu.Lock()
 	r := c.room
 	names := make([]string, 0, min(len(r.members), 1024))
@@ -646,10 +695,29 @@ func (s *Server) publish(r *room, e *Event) (uint64, error) {
 	if err != nil {
 		s.metrics.storeErrors.Add(1)
 		s.log.Warn("an event was not stored", "room", r.name, "type", e.Type, "err", err)
+		if errors.Is(err, store.ErrReset) {
+			s.resetRoom(r)
+		}
 		return 0, errStoreUnavailable
 	}
 	s.metrics.eventsPublished.Add(1)
 	return id, nil
+}
+
+// resetRoom closes every member's connection of a room whose history was
+// reset under it (store.ErrReset), with 1012: its clients come back, and
+// the room, opened afresh, tells them of its new epoch.
+func (s *Server) resetRoom(r *room) {
+	s.mu.Lock()
+	members := make([]*conn, 0, len(r.members))
+	for c := range r.members {
+		members = append(members, c)
+	}
+	s.mu.Unlock()
+	s.log.Warn("a room's history was reset in the store; its members reconnect", "room", r.name, "members", len(members))
+	for _, c := range members {
+		c.closeWith(wsproto.CloseServiceRestart, "the room's history was reset; reconnect")
+	}
 }
 
 // errStoreUnavailable is what a client is told when its event could not be

@@ -48,6 +48,14 @@ func newSessionToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// wellFormedToken reports whether token is one newSessionToken could have
+// made: 22 characters of unpadded URL-safe base64, 128 bits that nobody
+// guesses.
+func wellFormedToken(token string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	return err == nil && len(b) == 16 && len(token) == 22
+}
+
 // acked returns what the send with client id cid became, if the session
 // accepted it.
 func (s *session) acked(cid string) (ackEntry, bool) {
@@ -141,7 +149,14 @@ func (r *sessions) attach(token string, c *conn, newLimiter func() tokenBucket, 
 		delete(r.byTok, token)
 	}
 	r.purge(now)
-	s := &session{token: newSessionToken(), conn: c, limiter: newLimiter()}
+	// A token this process does not know may be one another node of a
+	// cluster gave (the client came back here after that node went): the
+	// session goes on under it, and the presence, which knows the token,
+	// gives the client its name back. Anything else gets a new token.
+	if !wellFormedToken(token) {
+		token = newSessionToken()
+	}
+	s := &session{token: token, conn: c, limiter: newLimiter()}
 	r.byTok[s.token] = s
 	r.kept.Store(int64(len(r.byTok)))
 	return s, "", nil

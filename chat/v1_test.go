@@ -214,8 +214,10 @@ func TestSessionReconnectKeepsName(t *testing.T) {
 }
 
 // A session outlives its connection for a while: a client that comes back
-// after its old connection ended keeps its name too; a token the server
-// does not know starts a new session.
+// after its old connection ended keeps its name too. A token the server
+// does not know starts a new session — under that token when it is one a
+// server could have made (another node of a cluster, which this one has
+// no memory of), with the name the client asks for.
 func TestSessionAfterTheConnectionEnded(t *testing.T) {
 	ts := startServer(t, chat.Options{})
 	c, w := ts.join(t, "name=bob")
@@ -226,8 +228,12 @@ func TestSessionAfterTheConnectionEnded(t *testing.T) {
 		t.Fatalf("name %q after coming back, want bob", w2.Name)
 	}
 	_, w3 := ts.join(t, "name=carol&session=AAAAAAAAAAAAAAAAAAAAAA")
-	if w3.Name != "carol" || w3.Session == "AAAAAAAAAAAAAAAAAAAAAA" || w3.Session == "" {
-		t.Fatalf("welcome with an unknown session: %+v; want a new session", w3)
+	if w3.Name != "carol" || w3.Session != "AAAAAAAAAAAAAAAAAAAAAA" {
+		t.Fatalf("welcome with an unknown session: %+v; want it carried on, with the name asked for", w3)
+	}
+	_, w4 := ts.join(t, "name=dave&session=short")
+	if w4.Name != "dave" || w4.Session == "short" || len(w4.Session) != 22 {
+		t.Fatalf("welcome with a token no server makes: %+v; want a new session", w4)
 	}
 }
 

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -261,6 +262,10 @@ func withinBytes(frames [][]byte, limit int) int {
 	return len(frames)
 }
 
+// logRetry is how long a member's writer waits before it reads the room's
+// log again when the store cannot be reached.
+const logRetry = 250 * time.Millisecond
+
 // recordPool holds the slices a log read fills.
 var recordPool = sync.Pool{New: func() any { s := make([]store.Record, 0, maxBatch/2); return &s }}
 
@@ -279,7 +284,19 @@ func (c *conn) readLog(frames [][]byte, rr roomRead) ([][]byte, roomRead) {
 	}
 	recs, err := r.log.Read(c.sub.next, (*rp)[:0:n])
 	*rp = recs
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrReset):
+		c.post(func() {
+			c.closeReq = &closeRequest{wsproto.CloseServiceRestart, "the room's history was reset; reconnect"}
+		})
+		return frames, rr
+	case errors.Is(err, store.ErrUnavailable):
+		// A store that will be back (Redis restarting): this writer, the
+		// member's own, waits a moment and reads again.
+		time.Sleep(logRetry)
+		rr.full = true
+		return frames, rr
+	case err != nil:
 		c.srv.log.Error("cannot read a room's history", "room", r.name, "from", c.sub.next, "err", err)
 		c.post(func() { c.closeReq = &closeRequest{wsproto.CloseInternalError, "cannot read the room's history"} })
 		return frames, rr

@@ -141,8 +141,10 @@ func (p *pacer) set(l *chat.Limits, now time.Time) {
 		*p = pacer{}
 		return
 	}
+	// A little under the server's own: the two buckets' clocks differ by
+	// the time a frame takes to arrive, and a refusal costs a round trip.
 	first := p.rate == 0
-	p.rate, p.burst = l.Rate, float64(l.Burst)
+	p.rate, p.burst = l.Rate*0.95, max(float64(l.Burst)-1, 1)
 	if first {
 		p.tokens, p.last = p.burst, now
 	}

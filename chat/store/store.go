@@ -163,6 +163,11 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrOpen means the room is already open.
 	ErrOpen = errors.New("store: room is already open")
+	// ErrReset means the room's history was given a new epoch under an
+	// open log (a shared store lost the room's data, and another process
+	// began it again): the log cannot follow, and the room must be closed
+	// and opened again. Errors that wrap it wrap ErrUnavailable too.
+	ErrReset = errors.New("store: the room's history was reset")
 )
 
 // Retention says how much of each room's history a store keeps. Zero

@@ -24,7 +24,9 @@ import (
 	"ringchat/chat/store"
 	"ringchat/chat/store/file"
 	"ringchat/chat/store/memory"
+	"ringchat/chat/store/redis"
 	"ringchat/chat/web"
+	"ringchat/internal/resp"
 )
 
 func main() {
@@ -51,6 +53,8 @@ type config struct {
 	slow           string
 	rate           float64
 	storeKind      string // file or memory
+	redisURL       string // -redis: the store is Redis, shared by a cluster
+	redisOpts      resp.Options
 	dataDir        string
 	fsync          file.SyncPolicy
 	retention      store.Retention
@@ -67,6 +71,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with -tls-cert")
 	fs.StringVar(&cfg.storeKind, "store", "file", "where rooms' history lives: `file` (a durable log in -data) or memory (lost when the server stops)")
 	fs.StringVar(&cfg.dataDir, "data", "data", "the `directory` of the history log (-store file); created if missing")
+	fs.StringVar(&cfg.redisURL, "redis", "", "redis://[user:password@]host:port[/db] (rediss:// for TLS): keep history and presence in Redis, shared by every server pointed at it (a cluster)")
+	fs.StringVar(&o.Node, "node", "", "this server's `name` in a cluster, in logs and presence (default: host name and port)")
 	fsync := fs.String("fsync", "everysec", "when history is synced to disk: `always` (before anyone sees an event), everysec (a power loss loses about a second at most), or no (the OS decides)")
 	fs.IntVar(&cfg.retention.Events, "history", store.DefaultHistory, "the newest `events` of each room kept for replay")
 	fs.DurationVar(&cfg.retention.Age, "history-age", store.DefaultHistoryAge, "events older than this are dropped from history")
@@ -117,6 +123,22 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.retention.Age <= 0 {
 		return nil, fmt.Errorf("invalid -history-age %v: must be positive", cfg.retention.Age)
+	}
+	if cfg.redisURL != "" {
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "store" })
+		if explicit {
+			return nil, errors.New("-redis and -store go apart: with -redis the store is Redis")
+		}
+		if cfg.redisOpts, err = resp.ParseURL(cfg.redisURL); err != nil {
+			return nil, fmt.Errorf("invalid -redis: %v", err)
+		}
+		cfg.storeKind = "redis"
+	}
+	if o.Node == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(cfg.addr)
+		o.Node = host + ":" + port
 	}
 	if cfg.storeKind == "file" && cfg.dataDir == "" {
 		return nil, errors.New("invalid -data \"\": name a directory")
@@ -195,6 +217,9 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 	cfg.opts.Store = st
+	if rs, ok := st.(*redis.Store); ok {
+		cfg.opts.Presence = rs.Presence()
+	}
 	srv, err := chat.NewServer(cfg.opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
@@ -222,9 +247,12 @@ func run(args []string, stderr io.Writer) int {
 		scheme, wsScheme = "https", "wss"
 	}
 	addr := ln.Addr().String()
-	if cfg.storeKind == "file" {
+	switch cfg.storeKind {
+	case "redis":
+		log.Info("history and presence kept in Redis, shared with every server there", "redis", cfg.redisOpts.String(), "node", cfg.opts.Node)
+	case "file":
 		log.Info("history kept on disk", "data", cfg.dataDir, "fsync", cfg.fsync.String(), "history", cfg.retention.Events, "history_age", cfg.retention.Age)
-	} else {
+	default:
 		log.Info("history kept in memory only: lost when the server stops", "history", cfg.retention.Events, "history_age", cfg.retention.Age)
 	}
 	log.Info("ringchat listening", "web", scheme+"://"+addr+"/", "chat", wsScheme+"://"+addr+"/ws")
@@ -251,8 +279,16 @@ func run(args []string, stderr io.Writer) int {
 // openStore opens the history store the flags ask for. A damaged data
 // directory is an error of one line that names what is wrong.
 func openStore(cfg *config, log *slog.Logger) (store.Store, error) {
-	if cfg.storeKind == "memory" {
+	switch cfg.storeKind {
+	case "memory":
 		return memory.New(cfg.retention), nil
+	case "redis":
+		cfg.redisOpts.ClientName = "ringchat-" + strings.NewReplacer(" ", "_", "\r", "_", "\n", "_").Replace(cfg.opts.Node)
+		st, err := redis.New(redis.Options{Redis: cfg.redisOpts, Retention: cfg.retention, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("redis %s: %w", cfg.redisOpts.String(), err)
+		}
+		return st, nil
 	}
 	st, err := file.Open(file.Options{Dir: cfg.dataDir, Sync: cfg.fsync, Retention: cfg.retention, Logger: log})
 	if err != nil {

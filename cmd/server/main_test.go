@@ -33,6 +33,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-history", "0"}, "-history"},
 		{[]string{"-history-age", "0s"}, "-history-age"},
 		{[]string{"-data", ""}, "-data"},
+		{[]string{"-redis", "http://127.0.0.1:6379"}, "-redis"},
+		{[]string{"-redis", "redis://127.0.0.1:6379", "-store", "file"}, "-redis and -store"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -73,7 +75,7 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &stderr); code != 0 {
 		t.Errorf("-h: exit status %d, want 0", code)
 	}
-	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns", "-store", "-data", "-fsync", "-history", "-history-age"} {
+	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns", "-store", "-data", "-fsync", "-history", "-history-age", "-redis", "-node"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("-h does not mention %s", flag)
 		}

@@ -64,7 +64,7 @@ func (o *Options) setDefaults() {
 // epoch in Redis while it was open (Redis lost the room's data and another
 // process opened it afresh). The log cannot follow: close it and open the
 // room again. It wraps store.ErrUnavailable.
-var ErrReset = fmt.Errorf("store/redis: the room's history was reset in Redis; reopen it: %w", store.ErrUnavailable)
+var ErrReset = fmt.Errorf("store/redis: the room's history was reset in Redis; reopen it: %w: %w", store.ErrReset, store.ErrUnavailable)
 
 // Store is a store.Store in Redis, shared by every process that uses the
 // same server, database and prefix. Create it with New.
@@ -84,6 +84,9 @@ type Store struct {
 	// gen counts the pub/sub connection's ups and downs, so that a room
 	// being opened learns that messages may have been lost meanwhile.
 	gen atomic.Uint64
+
+	presenceOnce sync.Once
+	presence     *Presence // made by Presence, stopped by Close
 
 	health health
 	clock  clock
