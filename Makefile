@@ -7,11 +7,16 @@ ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 4s
 BIN      := bin
 
-.PHONY: run-server test test-web vet build bench soak fuzz fuzz-short clean
+.PHONY: run-server run-cluster test test-web vet build bench soak fuzz fuzz-short clean
 
 ## run-server: build and run the chat server on $(ADDR)
 run-server:
 	$(GO) run ./cmd/server -addr $(ADDR)
+
+## run-cluster: Redis and three chat servers on 127.0.0.1:8080-8082 sharing
+## the rooms, until Ctrl-C (installs redis-server when it is missing)
+run-cluster:
+	bash scripts/run-cluster.sh
 
 ## build: build the server, client, load tester and bench driver into bin/
 build:
