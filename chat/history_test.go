@@ -2,9 +2,14 @@ package chat_test
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 
 	"ringchat/chat"
+	"ringchat/chat/store/file"
 )
 
 // A resume from further back than the ring holds is served from the room's
@@ -31,5 +36,29 @@ func TestResumeOlderThanTheRing(t *testing.T) {
 	owner.send("live")
 	if e := c.nextOf(chat.TypeMessage); e.Text != "live" {
 		t.Fatalf("after the replay got %+v, want live", e)
+	}
+}
+
+// /metrics names the node and carries the history store's own figures.
+func TestMetricsNodeAndStore(t *testing.T) {
+	st, err := file.Open(file.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, chat.Options{Store: st, Node: "n7"})
+	t.Cleanup(func() { st.Close() }) // after the server stops
+	c, _ := ts.join(t, "name=a")
+	c.send("hi")
+	c.nextOf(chat.TypeMessage)
+	resp, err := http.Get(ts.HTTPURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`ringchat_node_info{node="n7"} 1`, "ringchat_store_file_up 1", "ringchat_sessions 1", `ringchat_sends_refused_total{reason="rate_limited"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

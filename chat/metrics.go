@@ -38,6 +38,16 @@ type Metrics struct {
 
 	mu       sync.Mutex
 	refusals map[string]uint64 // handshake refusals by reason
+
+	// Set by NewServer, read-only after.
+	node  string       // the process's name in a cluster
+	store StoreMetrics // the history store's own figures, if it has any
+}
+
+// StoreMetrics is what a history store implements to add its own figures
+// to /metrics: WriteMetrics writes them in the Prometheus text format.
+type StoreMetrics interface {
+	WriteMetrics(w io.Writer)
 }
 
 const closeCodeSlots = 17 // 1000-1015 and one for everything else
@@ -162,6 +172,12 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	}
 	cum += m.fanout.counts[len(latencyBounds)].Load()
 	fmt.Fprintf(cw, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", h, cum, h, time.Duration(m.fanout.sumNs.Load()).Seconds(), h, cum)
+	if m.node != "" {
+		fmt.Fprintf(cw, "# HELP ringchat_node_info This process's name in a cluster (-node).\n# TYPE ringchat_node_info gauge\nringchat_node_info{node=%q} 1\n", m.node)
+	}
+	if m.store != nil {
+		m.store.WriteMetrics(cw)
+	}
 	writeProcessMetrics(cw)
 	return cw.n, cw.err
 }

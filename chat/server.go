@@ -206,6 +206,8 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Presence != nil {
 		opts.Presence.Departed(s.departed)
 	}
+	s.metrics.node = opts.Node
+	s.metrics.store, _ = opts.Store.(StoreMetrics)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws", s.serveChat)
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

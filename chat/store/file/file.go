@@ -31,6 +31,7 @@ package file
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -305,6 +306,32 @@ func (s *Store) Close() error {
 	err := s.w.stop()
 	unlockDir(s.lock)
 	return err
+}
+
+// WriteMetrics writes the store's figures in the Prometheus text format, for
+// the chat server's /metrics.
+func (s *Store) WriteMetrics(w io.Writer) {
+	wr := s.w
+	wr.mu.Lock()
+	queued, failing := wr.bytes, wr.failing != nil
+	wr.mu.Unlock()
+	up := 1
+	if failing {
+		up = 0
+	}
+	fmt.Fprintf(w, "# HELP ringchat_store_file_up Whether the history log writes (1) or refuses events until it can (0).\n# TYPE ringchat_store_file_up gauge\nringchat_store_file_up %d\n", up)
+	fmt.Fprintf(w, "# HELP ringchat_store_file_queued_bytes Bodies waiting for the writer.\n# TYPE ringchat_store_file_queued_bytes gauge\nringchat_store_file_queued_bytes %d\n", queued)
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"ringchat_store_file_records_total", "Records written to the log.", wr.records.Load()},
+		{"ringchat_store_file_bytes_total", "Bytes written to the log.", wr.written.Load()},
+		{"ringchat_store_file_syncs_total", "Files synced (fdatasync).", wr.syncs.Load()},
+		{"ringchat_store_file_segments_deleted_total", "Segments deleted past retention.", wr.deleted.Load()},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v)
+	}
 }
 
 // Sync returns the store's sync policy.

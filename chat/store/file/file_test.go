@@ -3,6 +3,7 @@ package file_test
 import (
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"ringchat/chat/store"
@@ -37,5 +38,34 @@ func TestStore(t *testing.T) {
 				},
 			})
 		})
+	}
+}
+
+// WriteMetrics reports what the writer did.
+func TestWriteMetrics(t *testing.T) {
+	s, err := file.Open(file.Options{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sink := storetest.NewSink()
+	l, err := s.Open("lobby", sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for range 3 {
+		if _, err := l.Append(store.Event{Type: "message", Tail: []byte(`}`), Time: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.WaitFor(t, 1, 3)
+	s.Flush()
+	var b strings.Builder
+	s.WriteMetrics(&b)
+	for _, want := range []string{"ringchat_store_file_up 1\n", "ringchat_store_file_records_total 3\n", "ringchat_store_file_queued_bytes 0\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ringchat/chat/store"
@@ -30,6 +31,9 @@ type writer struct {
 	maint   chan maintainRequest // maintenance asked for now (tests)
 	done    chan struct{}
 	err     error // what went wrong while stopping
+
+	// Counted by the goroutine, read by WriteMetrics.
+	records, written, syncs, deleted atomic.Uint64
 
 	// Owned by the goroutine.
 	spare     []queued        // the queue's other buffer
@@ -266,6 +270,8 @@ func (w *writer) flush(rs *roomState, seg *segment, recs []queued) error {
 		_ = f.Truncate(seg.size)
 		return fmt.Errorf("writing %s: %w", rs.segPath(seg), err)
 	}
+	w.records.Add(uint64(len(recs)))
+	w.written.Add(uint64(len(w.buf)))
 	rs.mu.Lock()
 	offset := seg.size
 	indexed := seg.index != nil || seg.size == int64(len(segmentMagic))
@@ -406,6 +412,7 @@ func (w *writer) syncAll() {
 			kept = append(kept, rs)
 			continue
 		}
+		w.syncs.Add(1)
 		rs.dirty = false
 	}
 	clear(w.dirty[len(kept):])
@@ -508,6 +515,8 @@ func (w *writer) maintain(now time.Time) {
 		for _, seg := range doomed {
 			if err := os.Remove(rs.segPath(seg)); err != nil {
 				w.s.log.Warn("cannot delete a segment past retention", "err", err)
+			} else {
+				w.deleted.Add(1)
 			}
 			w.dirtyDirs[rs.dir] = true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,27 @@ type Stats struct {
 	CatchUps uint64 // fetches from a stream after pub/sub lost messages
 	Fetched  uint64 // events those fetches delivered
 	Lost     uint64 // events delivered as lost: the stream no longer held them
+}
+
+// WriteMetrics writes the Store's figures in the Prometheus text format, for
+// the chat server's /metrics.
+func (s *Store) WriteMetrics(w io.Writer) {
+	st := s.Stats()
+	up := 1
+	if s.health.isDown() {
+		up = 0
+	}
+	fmt.Fprintf(w, "# HELP ringchat_redis_up Whether Redis answers (1) or the store refuses events until it does (0).\n# TYPE ringchat_redis_up gauge\nringchat_redis_up %d\n", up)
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"ringchat_redis_catch_ups_total", "Fetches from a room's stream after pub/sub lost messages.", st.CatchUps},
+		{"ringchat_redis_fetched_total", "Events those fetches delivered.", st.Fetched},
+		{"ringchat_redis_lost_total", "Events delivered as lost: the stream no longer held them.", st.Lost},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v)
+	}
 }
 
 // Stats returns the counts since New.
