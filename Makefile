@@ -41,14 +41,9 @@ test: vet
 test-web:
 	bash chat/web/e2e/run.sh
 
-## fuzz-short: every fuzz target for $(FUZZTIME)
+## fuzz-short: every fuzz target for $(FUZZTIME) (see scripts/fuzz-short.sh)
 fuzz-short:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz-short.sh
 
 ## fuzz: every fuzz target for a minute
 fuzz:
