@@ -49,14 +49,15 @@ type ServerLimits struct {
 
 // ResultConfig records the configuration of the run.
 type ResultConfig struct {
-	Clients   int     `json:"clients"`
-	Senders   int     `json:"senders"`
-	Rooms     int     `json:"rooms"`
-	Rate      float64 `json:"rate"` // messages per second, all senders together
-	DurationS float64 `json:"duration_s"`
-	Size      int     `json:"size"` // bytes of message text
-	Ramp      float64 `json:"ramp"` // new connections per second
-	DrainS    float64 `json:"drain_s"`
+	Client    ClientKind `json:"client"` // the clients' implementation: xnet or raw
+	Clients   int        `json:"clients"`
+	Senders   int        `json:"senders"`
+	Rooms     int        `json:"rooms"`
+	Rate      float64    `json:"rate"` // messages per second, all senders together
+	DurationS float64    `json:"duration_s"`
+	Size      int        `json:"size"` // bytes of message text
+	Ramp      float64    `json:"ramp"` // new connections per second
+	DrainS    float64    `json:"drain_s"`
 }
 
 // ConnectionStats describes how the connections went.
@@ -200,7 +201,7 @@ func (r *runner) result() Result {
 		URL:     c.URL,
 		Started: r.started,
 		Config: ResultConfig{
-			Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
+			Client: c.clientKind(), Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
 			DurationS: c.Duration.Seconds(), Size: c.Size, Ramp: c.Ramp, DrainS: c.Drain.Seconds(),
 		},
 		Connections: ConnectionStats{
