@@ -98,10 +98,13 @@ func (r *runner) dial(ctx context.Context, i int) (*client, error) {
 // (xnetWire) or the raw client's (rawConn). One goroutine reads; writes may
 // come from others.
 type wire interface {
-	// readMessage returns the next message, valid until the next call.
-	// An error is final, except one that wraps websocket.ErrFrameTooLarge
-	// (x/net has skipped a message over the limit).
+	// readMessage returns the next message, valid until the next call:
+	// the welcome. An error is final.
 	readMessage() ([]byte, error)
+	// each reads messages until the connection ends and calls fn with
+	// every one, valid during the call; nil for a message x/net has
+	// skipped for being over the limit. It returns why reading ended.
+	each(fn func([]byte)) error
 	// writeText sends p as one text message.
 	writeText(p []byte) error
 	// close sends a close frame. x/net then closes the connection; the raw
@@ -119,6 +122,20 @@ type xnetWire struct {
 func (w *xnetWire) readMessage() ([]byte, error) {
 	err := websocket.Message.Receive(w.ws, &w.frame)
 	return w.frame, err
+}
+
+func (w *xnetWire) each(fn func([]byte)) error {
+	for {
+		frame, err := w.readMessage()
+		switch {
+		case errors.Is(err, websocket.ErrFrameTooLarge):
+			fn(nil) // not an event: counted as malformed
+		case err != nil:
+			return err
+		default:
+			fn(frame)
+		}
+	}
 }
 
 func (w *xnetWire) writeText(p []byte) error {
@@ -187,21 +204,11 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 // read receives and checks everything c gets until the connection ends.
 func (r *runner) read(c *client) {
 	defer r.readers.Done()
-	for {
-		frame, err := c.w.readMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrFrameTooLarge) {
-				r.malformed.Add(1)
-				continue
-			}
-			if !r.closing.Load() {
-				c.dead.Store(true)
-				r.dropped.Add(1)
-				r.dropErrors.add(ErrorKind(err))
-			}
-			return
-		}
-		r.handle(c, frame, r.clock.Now())
+	err := c.w.each(func(frame []byte) { r.handle(c, frame, r.clock.Now()) })
+	if !r.closing.Load() {
+		c.dead.Store(true)
+		r.dropped.Add(1)
+		r.dropErrors.add(ErrorKind(err))
 	}
 }
 

@@ -9,11 +9,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -27,7 +30,7 @@ import (
 // checks that text is UTF-8, and fails the connection with the close code
 // RFC 6455 names for a frame that breaks its rules.
 //
-// One goroutine reads (readMessage) and any goroutines write: the writes
+// One goroutine reads (readMessage, each) and any goroutines write: the writes
 // (writeText, the pongs and closes of the reader, close) are serialised by
 // a lock, each frame whole.
 type rawConn struct {
@@ -181,19 +184,122 @@ func hasToken(h http.Header, name, token string) bool {
 }
 
 // readMessage returns the payload of the next text or binary message,
-// valid until the next call. Control frames are handled on the way. An
-// error is final: the connection has been closed, after a close frame
-// with the code RFC 6455 names if the server broke a rule.
+// valid until the next call, reading from the connection as needed.
+// Control frames are handled on the way. An error is final: the
+// connection has been closed, after a close frame with the code RFC 6455
+// names if the server broke a rule.
 func (c *rawConn) readMessage() ([]byte, error) {
 	for {
-		f, err := c.rd.next(c.nc)
+		msg, ok, need, err := c.buffered()
+		if ok {
+			return msg, nil
+		}
+		if err == nil {
+			err = c.rd.fill(c.nc, need)
+		}
 		if err != nil {
-			return nil, c.fail(err)
+			c.nc.Close()
+			return nil, err
+		}
+	}
+}
+
+// each reads messages until the connection ends, calling fn with every
+// one (valid during the call), and returns why it ended; the connection is
+// then closed. On a connection with a file descriptor it reads inside
+// one syscall.RawConn.Read: it reads the socket until it is drained,
+// hands over every message, and only then waits for the poller to say
+// more has arrived. (A net.Conn Read tries the read(2) first every time:
+// two system calls for an event that arrives alone.) Over TLS it reads as
+// readMessage does.
+func (c *rawConn) each(fn func([]byte)) error {
+	err := c.eachMessage(fn)
+	c.nc.Close()
+	return err
+}
+
+func (c *rawConn) eachMessage(fn func([]byte)) error {
+	need, err := c.deliver(fn) // what came with the welcome
+	if err != nil {
+		return err
+	}
+	var rc syscall.RawConn
+	if sc, ok := c.nc.(syscall.Conn); ok {
+		rc, _ = sc.SyscallConn()
+	}
+	if rc == nil {
+		for {
+			if err := c.rd.fill(c.nc, need); err != nil {
+				return err
+			}
+			if need, err = c.deliver(fn); err != nil {
+				return err
+			}
+		}
+	}
+	var readErr error
+	err = rc.Read(func(fd uintptr) bool {
+		r := &c.rd
+		for {
+			r.room(need)
+			space := len(r.buf) - r.end
+			n, err := syscall.Read(int(fd), r.buf[r.end:])
+			switch {
+			case err == syscall.EAGAIN:
+				return false // wait for the poller
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				readErr = &net.OpError{Op: "read", Net: "tcp", Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+				return true
+			case n == 0:
+				readErr = io.EOF
+				return true
+			}
+			r.end += n
+			if need, readErr = c.deliver(fn); readErr != nil {
+				return true
+			}
+			if n < space {
+				return false // drained: the next arrival wakes the poller
+			}
+		}
+	})
+	if readErr != nil {
+		return readErr
+	}
+	return err // a deadline, or the connection closed
+}
+
+// deliver calls fn with every whole message in the buffer, and returns
+// the length the buffer needs for the next frame.
+func (c *rawConn) deliver(fn func([]byte)) (need int, err error) {
+	for {
+		msg, ok, need, err := c.buffered()
+		if !ok {
+			return need, err
+		}
+		fn(msg)
+	}
+}
+
+// buffered returns the next message among the frames already read,
+// handling control frames on the way; ok is false, with need, when the
+// buffer holds no more whole frames. A frame that breaks a rule fails the
+// connection: buffered sends the close frame, and the caller closes.
+func (c *rawConn) buffered() (msg []byte, ok bool, need int, err error) {
+	for {
+		f, ok, need, err := c.rd.frame()
+		if err != nil {
+			return nil, false, 0, c.fail(err)
+		}
+		if !ok {
+			return nil, false, need, nil
 		}
 		switch f.op {
 		case opText, opBinary:
 			if c.msgOp != 0 {
-				return nil, c.fail(errExpectedContinuation)
+				return nil, false, 0, c.fail(errExpectedContinuation)
 			}
 			if f.fin {
 				return c.message(f.op, f.payload)
@@ -202,9 +308,9 @@ func (c *rawConn) readMessage() ([]byte, error) {
 		case opContinuation:
 			switch {
 			case c.msgOp == 0:
-				return nil, c.fail(errUnexpectedContinuation)
+				return nil, false, 0, c.fail(errUnexpectedContinuation)
 			case len(c.msg)+len(f.payload) > c.rd.limit:
-				return nil, c.fail(errFrameTooLarge)
+				return nil, false, 0, c.fail(errFrameTooLarge)
 			}
 			c.msg = append(c.msg, f.payload...)
 			if f.fin {
@@ -216,27 +322,26 @@ func (c *rawConn) readMessage() ([]byte, error) {
 			c.writeFrame(opPong, f.payload) // a failed write shows in the next read
 		case opPong:
 		case opClose:
-			return nil, c.closed(f.payload)
+			return nil, false, 0, c.closed(f.payload)
 		}
 	}
 }
 
 // message returns a whole message, failing the connection for text that
 // is not UTF-8.
-func (c *rawConn) message(op byte, p []byte) ([]byte, error) {
+func (c *rawConn) message(op byte, p []byte) ([]byte, bool, int, error) {
 	if op == opText && !utf8.Valid(p) {
-		return nil, c.fail(errRawInvalidUTF8)
+		return nil, false, 0, c.fail(errRawInvalidUTF8)
 	}
-	return p, nil
+	return p, true, 0, nil
 }
 
 // closed answers the server's close frame with its payload p: the same
-// status code back (RFC 6455 5.5.1), then the end of the connection.
+// status code back (RFC 6455 5.5.1); the caller then closes.
 func (c *rawConn) closed(p []byte) error {
 	switch len(p) {
 	case 0:
 		c.writeClose(closeNoStatus)
-		c.nc.Close()
 		return &rawCloseError{}
 	case 1:
 		return c.fail(errClosePayloadTooShort)
@@ -249,7 +354,6 @@ func (c *rawConn) closed(p []byte) error {
 		return c.fail(errRawInvalidUTF8)
 	}
 	c.writeClose(code)
-	c.nc.Close()
 	return &rawCloseError{code: code}
 }
 
@@ -264,8 +368,8 @@ func validCloseCode(code uint16) bool {
 	return code >= 3000 && code <= 4999
 }
 
-// fail ends the connection after err: with a close frame of the code that
-// the broken rule calls for, if err is one, and returns err.
+// fail sends the close frame with the code that the rule err names (the
+// caller then closes the connection), and returns err.
 func (c *rawConn) fail(err error) error {
 	switch {
 	case errors.Is(err, errFrameTooLarge):
@@ -275,7 +379,6 @@ func (c *rawConn) fail(err error) error {
 	case isProtocolError(err):
 		c.writeClose(closeProtocolError)
 	}
-	c.nc.Close()
 	return err
 }
 

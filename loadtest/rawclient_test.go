@@ -123,9 +123,15 @@ func TestRawHandshake(t *testing.T) {
 		}, nil, ""},
 		{"status 200", func(*http.Request) string { return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }, errRawHandshake, "status 200"},
 		{"status 503", func(*http.Request) string { return "HTTP/1.1 503 Service Unavailable\r\n\r\n" }, errRawHandshake, "status 503"},
-		{"no Upgrade", func(req *http.Request) string { return strings.Replace(switching(req), "Upgrade: websocket\r\n", "", 1) }, errRawHandshake, "Upgrade"},
-		{"Upgrade not websocket", func(req *http.Request) string { return strings.Replace(switching(req), "Upgrade: websocket", "Upgrade: h2c", 1) }, errRawHandshake, "Upgrade"},
-		{"no Connection", func(req *http.Request) string { return strings.Replace(switching(req), "Connection: Upgrade\r\n", "", 1) }, errRawHandshake, "Connection"},
+		{"no Upgrade", func(req *http.Request) string {
+			return strings.Replace(switching(req), "Upgrade: websocket\r\n", "", 1)
+		}, errRawHandshake, "Upgrade"},
+		{"Upgrade not websocket", func(req *http.Request) string {
+			return strings.Replace(switching(req), "Upgrade: websocket", "Upgrade: h2c", 1)
+		}, errRawHandshake, "Upgrade"},
+		{"no Connection", func(req *http.Request) string {
+			return strings.Replace(switching(req), "Connection: Upgrade\r\n", "", 1)
+		}, errRawHandshake, "Connection"},
 		{"wrong accept", func(req *http.Request) string {
 			return strings.Replace(switching(req), acceptKey(req.Header.Get("Sec-WebSocket-Key")), acceptKey("another key"), 1)
 		}, errRawHandshake, "Sec-WebSocket-Accept"},
@@ -321,5 +327,58 @@ func TestAppendMaskedFrame(t *testing.T) {
 		if n > 0 && bytes.Contains(b, payload) {
 			t.Errorf("%d bytes: the payload went out unmasked", n)
 		}
+	}
+}
+
+// TestRawConnEach reads a stream of frames that arrives in pieces of
+// every size, some with pauses between — so that the reader both drains
+// the socket and waits for the poller, inside one frame and between
+// frames — and a frame larger than the buffer: each hands over every
+// message whole and in order, and ends with the server's close.
+func TestRawConnEach(t *testing.T) {
+	stream, frames := frameStream()
+	stream = append(stream, serverFrame(0x88, []byte{0x03, 0xE8})...)
+	var want []string
+	for _, f := range frames {
+		if f.op == opText {
+			want = append(want, string(f.payload))
+		}
+	}
+	addr := wireServer(t, func(c net.Conn, br *bufio.Reader, req *http.Request) {
+		io.WriteString(c, switching(req))
+		go io.Copy(io.Discard, br) // the pongs and the close; ends with the connection
+		for i, rest := 0, stream; len(rest) > 0; i++ {
+			n := min(len(rest), 1+(i*131)%700)
+			if _, err := c.Write(rest[:n]); err != nil {
+				t.Errorf("server: %v", err)
+				return
+			}
+			rest = rest[n:]
+			if i%7 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // for the client's close
+	})
+	c, err := dialTest(t, addr, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = c.each(func(m []byte) { got = append(got, string(m)) })
+	var ce *rawCloseError
+	if !errors.As(err, &ce) || ce.code != 1000 {
+		t.Errorf("each ended with %v, want the server's close with 1000", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("message %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+		}
+	}
+	if _, err := c.nc.Write([]byte{0}); err == nil {
+		t.Errorf("the connection is still open after each")
 	}
 }

@@ -125,20 +125,28 @@ func newRawReader(limit int) rawReader {
 	return rawReader{buf: make([]byte, rawBufferSize), limit: limit}
 }
 
+// frame parses the next frame in the buffer. When the buffer does not hold
+// all of it, ok is false and need is the length it must have from r.start
+// (see parseFrame). The payload is valid until the buffer is next filled.
+func (r *rawReader) frame() (f rawFrame, ok bool, need int, err error) {
+	f, n, need, err := parseFrame(r.buf[r.start:r.end], r.limit)
+	if err != nil || n == 0 {
+		return f, false, need, err
+	}
+	r.start += n
+	if r.start == r.end {
+		r.start, r.end = 0, 0 // the payload stays where it is until the next read
+	}
+	return f, true, 0, nil
+}
+
 // next returns the next frame, reading from src as needed. The frame's
 // payload is valid until the next call.
 func (r *rawReader) next(src io.Reader) (rawFrame, error) {
 	for {
-		f, n, need, err := parseFrame(r.buf[r.start:r.end], r.limit)
-		if err != nil {
+		f, ok, need, err := r.frame()
+		if ok || err != nil {
 			return f, err
-		}
-		if n > 0 {
-			r.start += n
-			if r.start == r.end {
-				r.start, r.end = 0, 0
-			}
-			return f, nil
 		}
 		if err := r.fill(src, need); err != nil {
 			return f, err
@@ -146,19 +154,26 @@ func (r *rawReader) next(src io.Reader) (rawFrame, error) {
 	}
 }
 
-// fill reads at least once from src, making room first for a frame of need
-// bytes from r.start.
-func (r *rawReader) fill(src io.Reader, need int) error {
-	if r.start+need > len(r.buf) {
-		if need > len(r.buf) {
-			nb := make([]byte, max(need, 2*len(r.buf)))
-			r.end = copy(nb, r.buf[r.start:r.end])
-			r.buf = nb
-		} else {
-			r.end = copy(r.buf, r.buf[r.start:r.end])
-		}
-		r.start = 0
+// room makes room after r.end for a frame of need bytes from r.start:
+// moves the unparsed bytes to the front, or into a larger buffer.
+func (r *rawReader) room(need int) {
+	if r.start+need <= len(r.buf) && r.end < len(r.buf) {
+		return
 	}
+	if need > len(r.buf) {
+		nb := make([]byte, max(need, 2*len(r.buf)))
+		r.end = copy(nb, r.buf[r.start:r.end])
+		r.buf = nb
+	} else {
+		r.end = copy(r.buf, r.buf[r.start:r.end])
+	}
+	r.start = 0
+}
+
+// fill reads once from src, as much as the buffer has room for, after
+// making room for a frame of need bytes.
+func (r *rawReader) fill(src io.Reader, need int) error {
+	r.room(need)
 	m, err := src.Read(r.buf[r.end:])
 	r.end += m
 	if m > 0 {
