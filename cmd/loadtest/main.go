@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,7 @@ type options struct {
 	floorServe string
 	hub        bool
 	hubServe   string
+	cpuProfile string
 }
 
 // run is the whole command; it returns the exit status.
@@ -90,6 +92,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if opt.progress {
 		cfg.Progress = loadtest.NewProgressPrinter(stderr, isTerminal(stderr))
+	}
+	if opt.cpuProfile != "" {
+		f, err := os.Create(opt.cpuProfile)
+		if err != nil {
+			return fail(fmt.Errorf("loadtest: -cpuprofile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(fmt.Errorf("loadtest: -cpuprofile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	if opt.capacity > 0 {
@@ -151,6 +164,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	fs.StringVar(&opt.steps, "steps", "", "capacity search: comma-separated client counts (default 1-2-5 series from -clients to the file limit)")
 	fs.BoolVar(&opt.floor, "floor", false, "measure the floor: run against a minimal raw server started as a child process, instead of -url")
 	fs.StringVar(&opt.floorServe, "floor-serve", "", "only run the minimal raw server on this loopback `address` until interrupted, printing its URL (default off)")
+	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this `file` (go tool pprof), to see what the clients cost (default none)")
 	fs.BoolVar(&opt.hub, "hub", false, "measure the conventional design: run against a hub server like gorilla/websocket's chat example, started as a child process, instead of -url")
 	fs.StringVar(&opt.hubServe, "hub-serve", "", "only run the hub server on this loopback `address` until interrupted, printing its URL (default off)")
 	fs.Usage = func() {
