@@ -145,8 +145,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	if s := res.Server; s != nil {
 		p("server        %s: cpu %.2fs (%.2f cores while sending, %.2f µs/delivery)\n", s.Source, s.CPUS, s.CPUCoresSend, s.CPUPerDeliveryUs)
-		p("              rss %s before, %s connected, peak %s, %s per connection\n",
-			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
+		p("              rss %s before, %s connected, %s when sending ended, peak %s, %s per connection\n",
+			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.RSSSendEndBytes)),
+			humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
 	}
 	g := res.Generator
 	p("generator     cpu %.2fs (%.2f of %d cores while sending, %.2f µs/delivery), max rss %s; machine %.0f%% busy\n",

@@ -164,6 +164,7 @@ type ServerStats struct {
 	CPUPerDeliveryUs  float64 `json:"cpu_per_delivery_us"`
 	RSSBeforeBytes    uint64  `json:"rss_before_bytes"`    // before connecting
 	RSSConnectedBytes uint64  `json:"rss_connected_bytes"` // all clients connected
+	RSSSendEndBytes   uint64  `json:"rss_send_end_bytes"`  // when sending ended: the growth from connected is the broadcast's
 	PeakRSSBytes      uint64  `json:"peak_rss_bytes"`      // largest RSS seen, sampled each second
 	HWMBytes          uint64  `json:"hwm_bytes"`           // the kernel's peak RSS since server start (pid only)
 	RSSPerConnBytes   float64 `json:"rss_per_conn_bytes"`  // (connected - before) / connections
@@ -311,6 +312,7 @@ func (r *runner) result() Result {
 				sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
 			}
 			sv.HWMBytes = end.srv.HWM
+			sv.RSSSendEndBytes = s1.srv.RSS
 		}
 		res.Server = sv
 	}

@@ -311,7 +311,7 @@ func TestRunServerStats(t *testing.T) {
 				t.Fatal("no server stats")
 			}
 			if s.Error != "" || s.CPUS <= 0 || s.CPUCoresSend <= 0 || s.CPUPerDeliveryUs <= 0 ||
-				s.RSSBeforeBytes == 0 || s.RSSConnectedBytes == 0 || s.PeakRSSBytes < s.RSSConnectedBytes {
+				s.RSSBeforeBytes == 0 || s.RSSConnectedBytes == 0 || s.RSSSendEndBytes == 0 || s.PeakRSSBytes < s.RSSConnectedBytes {
 				t.Errorf("server stats %+v", *s)
 			}
 			var text strings.Builder
