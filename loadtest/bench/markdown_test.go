@@ -233,3 +233,27 @@ func TestIdleRegion(t *testing.T) {
 		t.Errorf("idle region without rows: %q", got)
 	}
 }
+
+// TestRepositoryBenchmarks checks the repository's BENCHMARKS.md: make
+// bench can rewrite it, and it already has every region make bench
+// writes, in place among its prose, so that none is appended at the end.
+func TestRepositoryBenchmarks(t *testing.T) {
+	b, err := os.ReadFile("../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	regions := sampleReport().Regions()
+	out, err := benchmd.RewriteRegions(doc, regions, RegionOrder)
+	if err != nil {
+		t.Fatalf("make bench could not rewrite BENCHMARKS.md: %v", err)
+	}
+	for name := range regions {
+		if !strings.Contains(doc, "<!-- bench:"+name+":begin -->") {
+			t.Errorf("BENCHMARKS.md has no %s region: make bench would append it at the end", name)
+		}
+	}
+	if !strings.HasSuffix(out, doc[strings.LastIndex(doc, "\n## "):]) {
+		t.Errorf("a rewrite changed the prose at the end of the file")
+	}
+}
