@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"testing/iotest"
 
@@ -231,6 +233,62 @@ func FuzzRawFrames(f *testing.F) {
 			}
 			if i >= len(whole) || fr.op != whole[i].op || fr.fin != whole[i].fin || !bytes.Equal(fr.payload, whole[i].payload) {
 				t.Fatalf("reader's frame %d differs", i)
+			}
+		}
+	})
+}
+
+// fuzzConn is a connection whose peer sent b and then closed; what the
+// client writes is kept.
+type fuzzConn struct {
+	net.Conn // nil: only the methods below are used
+	r        *bytes.Reader
+	written  bytes.Buffer
+	closed   bool
+}
+
+func (c *fuzzConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *fuzzConn) Write(p []byte) (int, error) { return c.written.Write(p) }
+func (c *fuzzConn) Close() error                { c.closed = true; return nil }
+
+// FuzzRawConn feeds the raw client any bytes after its handshake: it never
+// panics, hands over only whole messages within its limit and text that
+// is UTF-8, and ends with the connection closed and, if it sent a close
+// frame, exactly one, last.
+func FuzzRawConn(f *testing.F) {
+	stream, _ := frameStream()
+	f.Add(stream[:900])
+	f.Add(append(append(serverFrame(0x01, []byte("he")), serverFrame(0x89, []byte("p"))...), serverFrame(0x80, []byte("llo"))...))
+	f.Add(serverFrame(0x88, []byte{0x03, 0xE9, 'b', 'y', 'e'}))
+	f.Add(serverFrame(0x81, []byte{0xE2, 0x82, 0xAC}))
+	const limit = 512
+	f.Fuzz(func(t *testing.T, b []byte) {
+		nc := &fuzzConn{r: bytes.NewReader(b)}
+		c := &rawConn{nc: nc, rd: newRawReader(limit)}
+		for {
+			m, err := c.readMessage()
+			if err != nil {
+				break
+			}
+			if len(m) > limit {
+				t.Fatalf("a message of %d bytes, over the limit of %d", len(m), limit)
+			}
+		}
+		if !nc.closed {
+			t.Fatalf("the connection was not closed")
+		}
+		out := bufio.NewReader(&nc.written)
+		closes := 0
+		for out.Buffered() > 0 || nc.written.Len() > 0 {
+			fr := readClientFrame(t, out)
+			if !fr.masked {
+				t.Fatalf("an unmasked frame %#x", fr.b0)
+			}
+			if closes > 0 {
+				t.Fatalf("a frame %#x after the close", fr.b0)
+			}
+			if fr.b0 == 0x88 {
+				closes++
 			}
 		}
 	})
