@@ -94,13 +94,18 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(regions[RegionFloor], "| 12 | raw | 1 | 50 |") {
 		t.Errorf("floor region:\n%s", regions[RegionFloor])
 	}
-	// The hub row's p99 and the floor's are measured: the targets at 12
-	// clients have ratios, whatever their verdicts.
-	for _, want := range []string{"| fan-out p99 ≤ 1.25× the floor's | 12 |", "| fan-out p99 ≤ 0.6× the hub's | 12 |", "| server CPU per delivery ≤ 1.15× the floor's | 12 |"} {
-		i := strings.Index(regions[RegionTargets], want)
-		if i < 0 || !strings.Contains(regions[RegionTargets][i:i+200], "×**") {
-			t.Errorf("targets region lacks %q with a ratio:\n%s", want, regions[RegionTargets])
+	// The hub row's p99 and the floor's are measured: the latency targets
+	// at 12 clients have ratios, whatever their verdicts. (The CPU ones
+	// may not: 0.3 s of 12 clients can take less than one 10 ms tick.)
+	targets := regions[RegionTargets]
+	for _, want := range []string{"| fan-out p99 ≤ 1.25× the floor's | 12 |", "| fan-out p99 ≤ 0.6× the hub's | 12 |"} {
+		i := strings.Index(targets, want)
+		if i < 0 || !strings.Contains(targets[i:i+200], "×**") {
+			t.Errorf("targets region lacks %q with a ratio:\n%s", want, targets)
 		}
+	}
+	if !strings.Contains(targets, "| server CPU per delivery ≤ 1.15× the floor's | 12 |") || !strings.Contains(targets, "| every client connected, zero loss | 12 | 12 connected, 0 lost |") {
+		t.Errorf("targets region:\n%s", targets)
 	}
 }
 
