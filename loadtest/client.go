@@ -19,8 +19,8 @@ import (
 type client struct {
 	idx  int
 	room int
-	ws   *websocket.Conn
-	raw  net.Conn // the TCP (or TLS) connection under ws, for deadlines
+	w    wire
+	raw  net.Conn // the TCP (or TLS) connection under w, for deadlines
 	sh   *shard
 
 	// Owned by the client's reader goroutine.
@@ -94,6 +94,61 @@ func (r *runner) dial(ctx context.Context, i int) (*client, error) {
 	return c, nil
 }
 
+// wire is a client's WebSocket connection: golang.org/x/net/websocket's
+// (xnetWire) or the raw client's (rawConn). One goroutine reads; writes may
+// come from others.
+type wire interface {
+	// readMessage returns the next message, valid until the next call:
+	// the welcome. An error is final.
+	readMessage() ([]byte, error)
+	// each reads messages until the connection ends and calls fn with
+	// every one, valid during the call; nil for a message x/net has
+	// skipped for being over the limit. It returns why reading ended.
+	each(fn func([]byte)) error
+	// writeText sends p as one text message.
+	writeText(p []byte) error
+	// close sends a close frame. x/net then closes the connection; the raw
+	// client's reader does once the server has answered, or its read
+	// fails.
+	close() error
+}
+
+// xnetWire is the x/net client. Receiving a message allocates it.
+type xnetWire struct {
+	ws    *websocket.Conn
+	frame []byte
+}
+
+func (w *xnetWire) readMessage() ([]byte, error) {
+	err := websocket.Message.Receive(w.ws, &w.frame)
+	return w.frame, err
+}
+
+func (w *xnetWire) each(fn func([]byte)) error {
+	for {
+		frame, err := w.readMessage()
+		switch {
+		case errors.Is(err, websocket.ErrFrameTooLarge):
+			fn(nil) // not an event: counted as malformed
+		case err != nil:
+			return err
+		default:
+			fn(frame)
+		}
+	}
+}
+
+func (w *xnetWire) writeText(p []byte) error {
+	_, err := w.ws.Write(p)
+	return err
+}
+
+func (w *xnetWire) close() error { return w.ws.Close() }
+
+// maxPayload is the longest message a client accepts: well above what the
+// server sends for the run's messages.
+func (c *Config) maxPayload() int { return max(64<<10, 4*c.Size+4096) }
+
 func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, error) {
 	conn := raw
 	if r.tgt.URL.Scheme == "wss" {
@@ -104,18 +159,25 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 		conn = tc
 	}
 	room := i % r.cfg.Rooms
-	cfg := &websocket.Config{
-		Location: r.tgt.clientURL(clientName(i), roomName(room)),
-		Origin:   r.tgt.Origin,
-		Version:  websocket.ProtocolVersionHybi13,
+	loc := r.tgt.clientURL(clientName(i), roomName(room))
+	var w wire
+	if r.cfg.Client == ClientRaw {
+		rc, err := dialRaw(conn, loc, r.tgt.Origin.String(), r.cfg.maxPayload())
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		w = rc
+	} else {
+		cfg := &websocket.Config{Location: loc, Origin: r.tgt.Origin, Version: websocket.ProtocolVersionHybi13}
+		ws, err := websocket.NewClient(cfg, conn)
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		ws.MaxPayloadBytes = r.cfg.maxPayload()
+		w = &xnetWire{ws: ws}
 	}
-	ws, err := websocket.NewClient(cfg, conn)
+	frame, err := w.readMessage()
 	if err != nil {
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	ws.MaxPayloadBytes = max(64<<10, 4*r.cfg.Size+4096)
-	var frame []byte
-	if err := websocket.Message.Receive(ws, &frame); err != nil {
 		return nil, fmt.Errorf("waiting for welcome: %w", err)
 	}
 	ev, err := ScanEvent(frame)
@@ -131,7 +193,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	return &client{
 		idx:    i,
 		room:   room,
-		ws:     ws,
+		w:      w,
 		raw:    conn,
 		sh:     &r.shards[i%len(r.shards)],
 		tr:     newTracker(room, r.cfg.Rooms, r.cfg.Senders),
@@ -142,21 +204,11 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 // read receives and checks everything c gets until the connection ends.
 func (r *runner) read(c *client) {
 	defer r.readers.Done()
-	var frame []byte
-	for {
-		if err := websocket.Message.Receive(c.ws, &frame); err != nil {
-			if errors.Is(err, websocket.ErrFrameTooLarge) {
-				r.malformed.Add(1)
-				continue
-			}
-			if !r.closing.Load() {
-				c.dead.Store(true)
-				r.dropped.Add(1)
-				r.dropErrors.add(ErrorKind(err))
-			}
-			return
-		}
-		r.handle(c, frame, r.clock.Now())
+	err := c.w.each(func(frame []byte) { r.handle(c, frame, r.clock.Now()) })
+	if !r.closing.Load() {
+		c.dead.Store(true)
+		r.dropped.Add(1)
+		r.dropErrors.add(ErrorKind(err))
 	}
 }
 

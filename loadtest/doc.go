@@ -1,12 +1,30 @@
 // Package loadtest is ringchat's load generator: it measures what a chat
 // server can do, and checks that it does it correctly.
 //
-// The clients use golang.org/x/net/websocket, an implementation independent
-// of ringchat's own wsproto, so every load run is also an interoperability
-// test of the server's protocol code. The wire protocol is the one in
-// CONTRACT.md: a client connects to URL?name=lt-<i>&room=loadtest-<r>,
-// waits for the welcome event, sends chat messages as text frames and
-// receives every room event as one JSON object per text frame.
+// By default the clients use golang.org/x/net/websocket, an implementation
+// independent of ringchat's own wsproto, so every load run is also an
+// interoperability test of the server's protocol code. The wire protocol is
+// the one in CONTRACT.md: a client connects to
+// URL?name=lt-<i>&room=loadtest-<r>, waits for the welcome event, sends chat
+// messages as text frames and receives every room event as one JSON object
+// per text frame.
+//
+// # Clients
+//
+// Config.Client chooses the clients' implementation. ClientXNet (the
+// default) reads one frame per call through x/net's buffered reader and
+// allocates every message. That costs the generator about as much CPU per
+// delivery as the server spends, and at 10,000 clients its readers queue
+// for the CPU: they read the last member's event late, which hides the
+// server's own tail. ClientRaw is the generator's own minimal RFC 6455
+// client on a plain connection, meant to read as fast as the socket
+// delivers: it writes its handshake itself and checks the 101 and
+// Sec-WebSocket-Accept, masks every frame it sends, and reads the server's
+// frames with a small parser straight out of one reused buffer per
+// connection — one read system call for whatever the socket holds, nothing
+// allocated per frame — answering pings and closes and checking text to be
+// UTF-8. Both feed the same checks below. Result.Generator's CPU per
+// delivery says what each costs.
 //
 // # A run
 //
@@ -116,9 +134,13 @@
 //     members — so that a run against it shows the floor that the kernel,
 //     loopback TCP and the generator impose; cmd/loadtest -floor starts it
 //     in a child process so that its CPU and memory are measured apart.
+//   - hub is the conventional design, gorilla/websocket's chat example's
+//     hub on wsproto — a hub goroutine per room, a writer goroutine and a
+//     256-message channel per client — the comparison point of issue 13's
+//     targets; cmd/loadtest -hub starts it as -floor does the floor.
 //   - bench is make bench (cmd/bench): a matrix of runs, each against a
-//     fresh chat server or floor server process, and the tables of
-//     BENCHMARKS.md.
+//     fresh chat server, floor server or hub server process, and the
+//     tables of BENCHMARKS.md.
 //   - soak is make soak (cmd/bench -soak): about 2,000 clients of mixed
 //     behaviour on a chat server, the well-behaved ones checked with this
 //     package's ScanEvent, Sequence and ErrorKind, and BENCHMARKS.md's

@@ -122,10 +122,10 @@ func (res *Result) WriteText(w io.Writer) error {
 	c, cn, m := res.Config, res.Connections, res.Messages
 	p("ringchat load test %s  %s\n", res.RunID, res.URL)
 	if c.Senders > 0 {
-		p("  %d clients in %d room(s), %d senders, %g msg/s for %gs, %d-byte messages\n\n",
-			c.Clients, c.Rooms, c.Senders, c.Rate, c.DurationS, c.Size)
+		p("  %d %s clients in %d room(s), %d senders, %g msg/s for %gs, %d-byte messages\n\n",
+			c.Clients, c.Client, c.Rooms, c.Senders, c.Rate, c.DurationS, c.Size)
 	} else {
-		p("  %d clients in %d room(s), no senders: connections held for %gs\n\n", c.Clients, c.Rooms, c.DurationS)
+		p("  %d %s clients in %d room(s), no senders: connections held for %gs\n\n", c.Clients, c.Client, c.Rooms, c.DurationS)
 	}
 	p("connections   %d connected, %d failed, %d retries, ramp %.1fs\n", cn.Connected, cn.Failed, cn.Retries, cn.RampS)
 	p("  connect     %s\n", latencyLine(cn.ConnectTime))
@@ -145,8 +145,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	if s := res.Server; s != nil {
 		p("server        %s: cpu %.2fs (%.2f cores while sending, %.2f µs/delivery)\n", s.Source, s.CPUS, s.CPUCoresSend, s.CPUPerDeliveryUs)
-		p("              rss %s before, %s connected, peak %s, %s per connection\n",
-			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
+		p("              rss %s before, %s connected, %s when sending ended, peak %s, %s per connection\n",
+			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.RSSSendEndBytes)),
+			humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
 	}
 	g := res.Generator
 	p("generator     cpu %.2fs (%.2f of %d cores while sending, %.2f µs/delivery), max rss %s; machine %.0f%% busy\n",

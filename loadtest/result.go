@@ -49,14 +49,15 @@ type ServerLimits struct {
 
 // ResultConfig records the configuration of the run.
 type ResultConfig struct {
-	Clients   int     `json:"clients"`
-	Senders   int     `json:"senders"`
-	Rooms     int     `json:"rooms"`
-	Rate      float64 `json:"rate"` // messages per second, all senders together
-	DurationS float64 `json:"duration_s"`
-	Size      int     `json:"size"` // bytes of message text
-	Ramp      float64 `json:"ramp"` // new connections per second
-	DrainS    float64 `json:"drain_s"`
+	Client    ClientKind `json:"client"` // the clients' implementation: xnet or raw
+	Clients   int        `json:"clients"`
+	Senders   int        `json:"senders"`
+	Rooms     int        `json:"rooms"`
+	Rate      float64    `json:"rate"` // messages per second, all senders together
+	DurationS float64    `json:"duration_s"`
+	Size      int        `json:"size"` // bytes of message text
+	Ramp      float64    `json:"ramp"` // new connections per second
+	DrainS    float64    `json:"drain_s"`
 }
 
 // ConnectionStats describes how the connections went.
@@ -163,6 +164,7 @@ type ServerStats struct {
 	CPUPerDeliveryUs  float64 `json:"cpu_per_delivery_us"`
 	RSSBeforeBytes    uint64  `json:"rss_before_bytes"`    // before connecting
 	RSSConnectedBytes uint64  `json:"rss_connected_bytes"` // all clients connected
+	RSSSendEndBytes   uint64  `json:"rss_send_end_bytes"`  // when sending ended: the growth from connected is the broadcast's
 	PeakRSSBytes      uint64  `json:"peak_rss_bytes"`      // largest RSS seen, sampled each second
 	HWMBytes          uint64  `json:"hwm_bytes"`           // the kernel's peak RSS since server start (pid only)
 	RSSPerConnBytes   float64 `json:"rss_per_conn_bytes"`  // (connected - before) / connections
@@ -200,7 +202,7 @@ func (r *runner) result() Result {
 		URL:     c.URL,
 		Started: r.started,
 		Config: ResultConfig{
-			Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
+			Client: c.clientKind(), Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
 			DurationS: c.Duration.Seconds(), Size: c.Size, Ramp: c.Ramp, DrainS: c.Drain.Seconds(),
 		},
 		Connections: ConnectionStats{
@@ -310,6 +312,7 @@ func (r *runner) result() Result {
 				sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
 			}
 			sv.HWMBytes = end.srv.HWM
+			sv.RSSSendEndBytes = s1.srv.RSS
 		}
 		res.Server = sv
 	}

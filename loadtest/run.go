@@ -329,7 +329,7 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 			return
 		}
 		r.sendLag.Record(time.Duration(now - due))
-		if _, err := s.c.ws.Write(p.text(seq, now)); err != nil {
+		if err := s.c.w.writeText(p.text(seq, now)); err != nil {
 			if ctx.Err() != nil {
 				r.sendStalled.Add(1)
 			} else {
@@ -423,7 +423,7 @@ func (r *runner) closeAll() {
 			for i := w; i < len(r.clients); i += workers {
 				if c := r.clients[i]; c != nil {
 					c.raw.SetDeadline(deadline)
-					c.ws.Close()
+					c.w.close()
 				}
 			}
 		})

@@ -71,6 +71,9 @@ func TestRunRefusalsApartFromLoss(t *testing.T) {
 	}
 }
 
+// clients are the kinds of client every run test runs with.
+var clients = []loadtest.ClientKind{loadtest.ClientXNet, loadtest.ClientRaw}
+
 func TestRunClean(t *testing.T) {
 	for _, srv := range servers {
 		for _, tc := range []struct {
@@ -81,25 +84,32 @@ func TestRunClean(t *testing.T) {
 			{"three rooms", func(c *loadtest.Config) { c.Clients, c.Rooms = 51, 3 }},
 			{"one sender", func(c *loadtest.Config) { c.Senders, c.Rate = 1, 100 }},
 			{"everyone sends", func(c *loadtest.Config) { c.Senders, c.Rooms = c.Clients, 5 }},
+			{"long messages", func(c *loadtest.Config) { c.Size = 3000 }}, // 16-bit lengths, more than one frame per read
 		} {
-			t.Run(srv.name+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				cfg := runtest.QuickConfig(srv.start(t))
-				tc.config(&cfg)
-				res := runtest.Run(t, cfg)
-				runtest.CheckClean(t, res)
-				// Each message reaches the members of the sender's room.
-				perRoom := cfg.Clients / cfg.Rooms // the cases divide evenly
-				want := res.Messages.Sent * uint64(perRoom)
-				if res.Messages.Expected != want {
-					t.Errorf("expected %d deliveries, want %d", res.Messages.Expected, want)
-				}
-				// Never more than scheduled; fewer only when this machine is
-				// too busy to keep up.
-				if n, sched := float64(res.Messages.Sent), cfg.Rate*cfg.Duration.Seconds(); n > sched+float64(cfg.Senders) || n < sched/4 {
-					t.Errorf("sent %.0f messages, want about %.0f", n, sched)
-				}
-			})
+			for _, client := range clients {
+				t.Run(srv.name+"/"+string(client)+"/"+tc.name, func(t *testing.T) {
+					t.Parallel()
+					cfg := runtest.QuickConfig(srv.start(t))
+					cfg.Client = client
+					tc.config(&cfg)
+					res := runtest.Run(t, cfg)
+					runtest.CheckClean(t, res)
+					if res.Config.Client != client {
+						t.Errorf("ran %q clients, want %q", res.Config.Client, client)
+					}
+					// Each message reaches the members of the sender's room.
+					perRoom := cfg.Clients / cfg.Rooms // the cases divide evenly
+					want := res.Messages.Sent * uint64(perRoom)
+					if res.Messages.Expected != want {
+						t.Errorf("expected %d deliveries, want %d", res.Messages.Expected, want)
+					}
+					// Never more than scheduled; fewer only when this machine is
+					// too busy to keep up.
+					if n, sched := float64(res.Messages.Sent), cfg.Rate*cfg.Duration.Seconds(); n > sched+float64(cfg.Senders) || n < sched/4 {
+						t.Errorf("sent %.0f messages, want about %.0f", n, sched)
+					}
+				})
+			}
 		}
 	}
 }
@@ -144,29 +154,39 @@ func TestRunFaults(t *testing.T) {
 			},
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := runtest.QuickConfig(runtest.StartFake(t, tc.mangle).URL)
-			clients := uint64(cfg.Clients)
-			loadtest.SetDrainDone(&cfg, func(d loadtest.DeliveryCounts, sent, expected uint64) bool {
-				return tc.done(d, sent, expected, clients)
+		for _, client := range clients {
+			t.Run(string(client)+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				cfg := runtest.QuickConfig(runtest.StartFake(t, tc.mangle).URL)
+				cfg.Client = client
+				clients := uint64(cfg.Clients)
+				loadtest.SetDrainDone(&cfg, func(d loadtest.DeliveryCounts, sent, expected uint64) bool {
+					return tc.done(d, sent, expected, clients)
+				})
+				res := runtest.Run(t, cfg)
+				tc.check(t, res.Messages, clients)
+				if len(res.Warnings) == 0 {
+					t.Errorf("no warning")
+				}
 			})
-			res := runtest.Run(t, cfg)
-			tc.check(t, res.Messages, clients)
-			if len(res.Warnings) == 0 {
-				t.Errorf("no warning")
-			}
-		})
+		}
 	}
 }
 
 // TestRunStalledServer checks that a run stays bounded when the server
 // stops reading: blocked senders are cut off, and the loss is reported.
 func TestRunStalledServer(t *testing.T) {
+	for _, client := range clients {
+		t.Run(string(client), func(t *testing.T) { testRunStalledServer(t, client) })
+	}
+}
+
+func testRunStalledServer(t *testing.T, client loadtest.ClientKind) {
 	t.Parallel()
 	f := runtest.StartFake(t, nil)
 	f.Stall = true
 	cfg := runtest.QuickConfig(f.URL)
+	cfg.Client = client
 	cfg.Clients, cfg.Senders, cfg.Size = 4, 2, 256<<10 // fills socket buffers fast
 	cfg.Drain = 500 * time.Millisecond
 	start := time.Now()
@@ -181,8 +201,15 @@ func TestRunStalledServer(t *testing.T) {
 }
 
 func TestRunInterrupted(t *testing.T) {
+	for _, client := range clients {
+		t.Run(string(client), func(t *testing.T) { testRunInterrupted(t, client) })
+	}
+}
+
+func testRunInterrupted(t *testing.T, client loadtest.ClientKind) {
 	t.Parallel()
 	cfg := runtest.QuickConfig(runtest.StartFake(t, nil).URL)
+	cfg.Client = client
 	cfg.Duration = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -284,7 +311,7 @@ func TestRunServerStats(t *testing.T) {
 				t.Fatal("no server stats")
 			}
 			if s.Error != "" || s.CPUS <= 0 || s.CPUCoresSend <= 0 || s.CPUPerDeliveryUs <= 0 ||
-				s.RSSBeforeBytes == 0 || s.RSSConnectedBytes == 0 || s.PeakRSSBytes < s.RSSConnectedBytes {
+				s.RSSBeforeBytes == 0 || s.RSSConnectedBytes == 0 || s.RSSSendEndBytes == 0 || s.PeakRSSBytes < s.RSSConnectedBytes {
 				t.Errorf("server stats %+v", *s)
 			}
 			var text strings.Builder

@@ -1,6 +1,6 @@
 // Command bench is what make bench runs: the load-test matrix, each row
-// against a freshly started chat server or floor server on a free loopback
-// port, then the go test benchmarks of wsproto and chat, and it rewrites
+// against a freshly started chat server, floor server or hub server on a
+// free loopback port, then the go test benchmarks of wsproto and chat, and it rewrites
 // the generated tables of BENCHMARKS.md: see package ringchat/loadtest/bench.
 // With -soak it is make soak instead: the soak and chaos test of package
 // ringchat/loadtest/soak against a fresh server with its default flags,
@@ -114,10 +114,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	opt := options{scale: 1}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&opt.server, "server", "bin/server", "the chat server `binary`")
-	fs.StringVar(&opt.loadtest, "loadtest", "bin/loadtest", "the loadtest `binary`, whose -floor-serve is the floor server")
+	fs.StringVar(&opt.loadtest, "loadtest", "bin/loadtest", "the loadtest `binary`, whose -floor-serve and -hub-serve are the floor and the hub server")
 	fs.StringVar(&opt.out, "out", "BENCHMARKS.md", "the `file` whose generated tables are rewritten (-: print them instead)")
 	fs.StringVar(&opt.save, "save", "", "also write bench.json (every figure) and gobench.txt (go test's output) into this `directory` (default none)")
-	fs.Float64Var(&opt.scale, "scale", opt.scale, "multiply every row's clients by this, for a quick try (0.05: 50 to 500 clients)")
+	fs.Float64Var(&opt.scale, "scale", opt.scale, "multiply every row's clients by this, for a quick try (0.05: 50 to 950 clients)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "sending time of each row")
 	fs.DurationVar(&cfg.Budget, "budget", cfg.Budget, "the longest the whole run may take")
 	fs.StringVar(&cfg.GoBench.Go, "go", "go", "the go `command` for the go test benchmarks")
@@ -188,6 +188,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	}
 	cfg.Floor = childproc.Spec{
 		Args: []string{opt.loadtest, "-floor-serve", childproc.AddrPlaceholder},
+		Path: "/ws",
+	}
+	cfg.Hub = childproc.Spec{
+		Args: []string{opt.loadtest, "-hub-serve", childproc.AddrPlaceholder},
 		Path: "/ws",
 	}
 	if opt.scale < 1 {

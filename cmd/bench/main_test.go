@@ -66,6 +66,9 @@ func TestParseFlagsWiring(t *testing.T) {
 	if want := []string{lt, "-floor-serve", "{addr}"}; !slices.Equal(cfg.Floor.Args, want) {
 		t.Errorf("floor args %q, want %q", cfg.Floor.Args, want)
 	}
+	if want := []string{lt, "-hub-serve", "{addr}"}; !slices.Equal(cfg.Hub.Args, want) {
+		t.Errorf("hub args %q, want %q", cfg.Hub.Args, want)
+	}
 	if cfg.Rows[0].Clients != 100 || len(cfg.GoBench.Packages) != 0 || opt.out != "BENCHMARKS.md" {
 		t.Errorf("rows %+v, go bench %+v, out %q", cfg.Rows, cfg.GoBench, opt.out)
 	}

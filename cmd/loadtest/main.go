@@ -1,14 +1,18 @@
 // Command loadtest measures a ringchat server: it opens many WebSocket
-// connections with golang.org/x/net/websocket, sends chat messages at a set
-// rate, checks every delivery and reports loss, duplicates, order, fan-out
-// latency and the resources used on both sides. See package
-// ringchat/loadtest for what each figure means.
+// connections with golang.org/x/net/websocket (or, with -client raw, its
+// own minimal client), sends chat messages at a set rate, checks every
+// delivery and reports loss, duplicates, order, fan-out latency and the
+// resources used on both sides. See package ringchat/loadtest for what each
+// figure means.
 //
 // Usage:
 //
 //	loadtest [flags]                    one run against -url
 //	loadtest -capacity 250ms [flags]    the most clients within a p99 target
 //	loadtest -floor [flags]             one run against a minimal raw server
+//	loadtest -hub [flags]               one run against a gorilla-style hub server
+//	loadtest -floor-serve ADDR          only serve the floor server on ADDR
+//	loadtest -hub-serve ADDR            only serve the hub server on ADDR
 //
 // Run loadtest -h for the flags. The exit status is 0 when the run
 // completed (whatever it found; see the warnings and the -json output), 1
@@ -23,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +52,9 @@ type options struct {
 	steps      string
 	floor      bool
 	floorServe string
+	hub        bool
+	hubServe   string
+	cpuProfile string
 }
 
 // run is the whole command; it returns the exit status.
@@ -64,9 +72,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case opt.floorServe != "":
-		return serveFloor(ctx, opt.floorServe, stdout, stderr)
-	case opt.floor:
-		url, pid, stop, err := startFloorProcess()
+		return serveComparison(ctx, "floor-serve", opt.floorServe, stdout, stderr)
+	case opt.hubServe != "":
+		return serveComparison(ctx, "hub-serve", opt.hubServe, stdout, stderr)
+	case opt.floor, opt.hub:
+		flag := "floor-serve"
+		if opt.hub {
+			flag = "hub-serve"
+		}
+		url, pid, stop, err := startComparisonProcess(flag)
 		if err != nil {
 			return fail(err)
 		}
@@ -78,6 +92,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if opt.progress {
 		cfg.Progress = loadtest.NewProgressPrinter(stderr, isTerminal(stderr))
+	}
+	if opt.cpuProfile != "" {
+		f, err := os.Create(opt.cpuProfile)
+		if err != nil {
+			return fail(fmt.Errorf("loadtest: -cpuprofile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(fmt.Errorf("loadtest: -cpuprofile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	if opt.capacity > 0 {
@@ -120,6 +145,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "chat `endpoint` (ws:// or wss://); name and room are added as query parameters")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a -url or -server-metrics host that is not a loopback address")
+	fs.StringVar((*string)(&cfg.Client), "client", string(cfg.Client), "the clients' WebSocket `implementation`: xnet (golang.org/x/net/websocket, independent of the server's code) or raw (the generator's own minimal client: far less CPU per delivery, so it shows the server's tail)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "number of connections")
 	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "how many of the clients send (0: only connect and hold); by default at most -clients")
 	fs.IntVar(&cfg.Rooms, "rooms", cfg.Rooms, "spread the clients and senders round-robin over this many rooms")
@@ -138,6 +164,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	fs.StringVar(&opt.steps, "steps", "", "capacity search: comma-separated client counts (default 1-2-5 series from -clients to the file limit)")
 	fs.BoolVar(&opt.floor, "floor", false, "measure the floor: run against a minimal raw server started as a child process, instead of -url")
 	fs.StringVar(&opt.floorServe, "floor-serve", "", "only run the minimal raw server on this loopback `address` until interrupted, printing its URL (default off)")
+	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this `file` (go tool pprof), to see what the clients cost (default none)")
+	fs.BoolVar(&opt.hub, "hub", false, "measure the conventional design: run against a hub server like gorilla/websocket's chat example, started as a child process, instead of -url")
+	fs.StringVar(&opt.hubServe, "hub-serve", "", "only run the hub server on this loopback `address` until interrupted, printing its URL (default off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: loadtest [flags]\n\n"+
 			"Load-tests a ringchat server on this machine and checks every delivery.\n"+
@@ -163,8 +192,14 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	if !set["senders"] {
 		cfg.Senders = min(cfg.Senders, cfg.Clients) // the default suits -clients 10 and up
 	}
-	if opt.floor && set["url"] {
-		fmt.Fprintln(stderr, "loadtest: -floor and -url exclude each other (see -h)")
+	var exclusive []string
+	for _, name := range []string{"url", "floor", "hub", "floor-serve", "hub-serve"} {
+		if set[name] {
+			exclusive = append(exclusive, "-"+name)
+		}
+	}
+	if len(exclusive) > 1 {
+		fmt.Fprintf(stderr, "loadtest: %s exclude each other (see -h)\n", strings.Join(exclusive, " and "))
 		return cfg, opt, 2
 	}
 	if opt.capacity < 0 {

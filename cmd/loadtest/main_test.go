@@ -21,7 +21,11 @@ func TestRunFlags(t *testing.T) {
 		{"invalid value", []string{"-clients", "0"}, 2, "", "clients must be"},
 		{"remote", []string{"-url", "ws://example.com/ws"}, 2, "", "-allow-remote"},
 		{"floor and url", []string{"-floor", "-url", "ws://127.0.0.1:1/ws"}, 2, "", "exclude"},
+		{"hub and url", []string{"-hub", "-url", "ws://127.0.0.1:1/ws"}, 2, "", "-url and -hub exclude"},
+		{"floor and hub", []string{"-floor", "-hub"}, 2, "", "-floor and -hub exclude"},
 		{"remote floor server", []string{"-floor-serve", "10.1.2.3:0"}, 2, "", "loopback"},
+		{"remote hub server", []string{"-hub-serve", "10.1.2.3:0"}, 2, "", "-hub-serve"},
+		{"bad client", []string{"-client", "gorilla"}, 2, "", "client must be xnet or raw"},
 		{"bad steps", []string{"-capacity", "250ms", "-steps", "10,x"}, 2, "", "-steps"},
 		{"steps not increasing", []string{"-capacity", "250ms", "-steps", "10,5"}, 2, "", "increasing"},
 		{"negative capacity", []string{"-capacity", "-1s"}, 2, "", "-capacity"},
@@ -40,11 +44,37 @@ func TestRunFlags(t *testing.T) {
 	}
 }
 
-func TestServeFloor(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // serve, print the URL, and stop at once
-	var stdout, stderr strings.Builder
-	if code := serveFloor(ctx, "127.0.0.1:0", &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "ws://127.0.0.1:") {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+func TestServeComparison(t *testing.T) {
+	for _, flag := range []string{"floor-serve", "hub-serve"} {
+		t.Run(flag, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // serve, print the URL, and stop at once
+			var stdout, stderr strings.Builder
+			if code := serveComparison(ctx, flag, "127.0.0.1:0", &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "ws://127.0.0.1:") {
+				t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// TestRunAgainstChild runs the generator, with each kind of client,
+// against the floor and the hub server started as child processes: this
+// test binary, which plays cmd/loadtest when childEnv is set.
+func TestRunAgainstChild(t *testing.T) {
+	for _, tc := range []struct{ server, client string }{
+		{"-floor", "raw"},
+		{"-hub", "raw"},
+		{"-hub", "xnet"},
+	} {
+		t.Run(tc.server+"/"+tc.client, func(t *testing.T) {
+			t.Setenv(childEnv, "1") // for the child, not for this process's run
+			var stdout, stderr strings.Builder
+			args := []string{tc.server, "-client", tc.client, "-clients", "20", "-senders", "2", "-rate", "20", "-duration", "500ms", "-progress=false", "-connect-timeout", "20s"}
+			code := run(context.Background(), args, &stdout, &stderr)
+			out := stdout.String()
+			if code != 0 || !strings.Contains(out, "20 "+tc.client+" clients") || !strings.Contains(out, "lost 0 (0.000%)") || !strings.Contains(out, "server        pid ") {
+				t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ringchat/loadtest"
 	"ringchat/loadtest/childproc"
 	"ringchat/loadtest/internal/childproctest"
 	"ringchat/loadtest/internal/runtest"
@@ -23,16 +24,18 @@ func helperSpec(part string) childproc.Spec {
 	}
 }
 
-// tinyBench is a matrix of three small rows, with the floor server (this
+// tinyBench is a matrix of four small rows, with the floor server (this
 // test binary as helper "floor") playing both the chat server and the
-// floor, and no go test run.
+// floor, the hub server (helper "hub") the hub, and no go test run.
 func tinyBench() Config {
 	cfg := DefaultConfig()
-	cfg.Server, cfg.Floor = helperSpec("floor"), helperSpec("floor")
+	cfg.Server, cfg.Floor, cfg.Hub = helperSpec("floor"), helperSpec("floor"), helperSpec("hub")
+	raw := loadtest.ClientRaw
 	cfg.Rows = []Row{
-		{TargetServer, 12, 1, 1, 50, "", "", ""},
-		{TargetFloor, 12, 1, 1, 50, "", "", ""},
-		{TargetServer, 12, 3, 3, 60, "", "", ""},
+		{TargetServer, 12, 1, 1, 50, "", "", "", raw},
+		{TargetFloor, 12, 1, 1, 50, "", "", "", raw},
+		{TargetHub, 12, 1, 1, 50, "", "", "", raw},
+		{TargetServer, 12, 3, 3, 60, "", "", "", loadtest.ClientXNet},
 	}
 	cfg.Duration, cfg.Drain, cfg.Pause = 300*time.Millisecond, 20*time.Second, 0
 	cfg.ConnectTimeout = 20 * time.Second // a busy machine
@@ -72,14 +75,14 @@ func TestRun(t *testing.T) {
 		if s := r.Result.Server; s == nil || s.Error != "" || s.RSSConnectedBytes == 0 {
 			t.Errorf("row %d: server stats %+v", i, s)
 		}
-		if c := r.Result.Config; c.Clients != r.Row.Clients || c.Rooms != r.Row.Rooms || c.DurationS != 0.3 {
+		if c := r.Result.Config; c.Clients != r.Row.Clients || c.Rooms != r.Row.Rooms || c.DurationS != 0.3 || c.Client != r.Row.client() {
 			t.Errorf("row %d ran %+v", i, c)
 		}
 	}
 	if rep.Machine.CPUs == 0 || rep.Machine.GoVersion == "" || rep.Machine.LoadAfter == "" && rep.Machine.LoadBefore != "" {
 		t.Errorf("machine %+v", rep.Machine)
 	}
-	for _, s := range []string{"row 1/3 (server: 12 clients", "row 3/3 (server: 3 rooms × 4 clients", "done in"} {
+	for _, s := range []string{"row 1/4 (server: 12 raw clients", "row 3/4 (hub: 12 raw clients", "row 4/4 (server: 3 rooms × 4 x/net clients", "done in"} {
 		if !strings.Contains(log.String(), s) {
 			t.Errorf("log lacks %q:\n%s", s, log.String())
 		}
@@ -88,8 +91,21 @@ func TestRun(t *testing.T) {
 		t.Errorf("child processes left: %v", pids)
 	}
 	regions := rep.Regions()
-	if !strings.Contains(regions[RegionFloor], "| 12 | 1 | 50 |") {
+	if !strings.Contains(regions[RegionFloor], "| 12 | raw | 1 | 50 |") {
 		t.Errorf("floor region:\n%s", regions[RegionFloor])
+	}
+	// The hub row's p99 and the floor's are measured: the latency targets
+	// at 12 clients have ratios, whatever their verdicts. (The CPU ones
+	// may not: 0.3 s of 12 clients can take less than one 10 ms tick.)
+	targets := regions[RegionTargets]
+	for _, want := range []string{"| fan-out p99 ≤ 1.25× the floor's | 12 |", "| fan-out p99 ≤ 0.6× the hub's | 12 |"} {
+		i := strings.Index(targets, want)
+		if i < 0 || !strings.Contains(targets[i:i+200], "×**") {
+			t.Errorf("targets region lacks %q with a ratio:\n%s", want, targets)
+		}
+	}
+	if !strings.Contains(targets, "| server CPU per delivery ≤ 1.15× the floor's | 12 |") || !strings.Contains(targets, "| every client connected, zero loss | 12 | 12 connected, 0 lost |") {
+		t.Errorf("targets region:\n%s", targets)
 	}
 }
 
@@ -146,14 +162,69 @@ func TestScaleRows(t *testing.T) {
 	got := ScaleRows(DefaultRows(), 0.01)
 	for i, r := range got {
 		d := DefaultRows()[i]
-		if r.Target != d.Target || r.Rate != d.Rate || r.Rooms != d.Rooms || r.Senders != d.Senders || r.Store != d.Store {
+		if r.Target != d.Target || r.Rate != d.Rate || r.Rooms != d.Rooms || r.Senders != d.Senders || r.Store != d.Store || r.Client != d.Client || r.Flags != d.Flags {
 			t.Errorf("row %d changed beyond clients: %+v", i, r)
 		}
 		if r.Clients < 2*r.Rooms || r.Clients < r.Senders || r.Clients > d.Clients {
 			t.Errorf("row %d: %d clients", i, r.Clients)
 		}
 	}
-	if got[0].Clients != 10 || got[5].Clients != 100 || got[3].Store != "memory" {
-		t.Errorf("scaled clients %d, %d; row 4's store %q", got[0].Clients, got[5].Clients, got[3].Store)
+	if got[0].Clients != 10 || got[7].Clients != 100 || got[4].Store != "memory" {
+		t.Errorf("scaled clients %d, %d; row 5's store %q", got[0].Clients, got[7].Clients, got[4].Store)
+	}
+}
+
+// TestDefaultRows checks the matrix against what issue 13's targets and
+// the other regions need from it.
+func TestDefaultRows(t *testing.T) {
+	rows := DefaultRows()
+	has := func(target Target, clients int, client loadtest.ClientKind, store string) int {
+		for i, r := range rows {
+			if r.Target == target && r.Clients == clients && r.client() == client && r.Store == store {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, n := range []int{1000, 5000, 10000, 19000} {
+		s, f, h := has(TargetServer, n, loadtest.ClientRaw, ""), has(TargetFloor, n, loadtest.ClientRaw, ""), has(TargetHub, n, loadtest.ClientRaw, "")
+		if s < 0 || f < 0 || h < 0 {
+			t.Errorf("%d clients: server row %d, floor %d, hub %d; want all three, raw clients", n, s, f, h)
+			continue
+		}
+		if lo, hi := min(s, f, h), max(s, f, h); hi-lo > 3 {
+			t.Errorf("%d clients: rows %d, %d, %d are not next to each other", n, s, f, h)
+		}
+		if rows[s].load() != rows[f].load() || rows[s].load() != rows[h].load() {
+			t.Errorf("%d clients: loads differ: %+v %+v %+v", n, rows[s], rows[f], rows[h])
+		}
+	}
+	if s, m := has(TargetServer, 5000, loadtest.ClientRaw, ""), has(TargetServer, 5000, loadtest.ClientRaw, "memory"); m != s+1 {
+		t.Errorf("the -store memory row %d is not right after the 5,000 row %d", m, s)
+	}
+	if has(TargetServer, 10000, loadtest.ClientXNet, "") < 0 || has(TargetFloor, 10000, loadtest.ClientXNet, "") < 0 {
+		t.Errorf("no x/net rows beside the raw ones at 10,000")
+	}
+	for i, r := range rows {
+		switch {
+		case r.Flags != "" && r.Why == "":
+			t.Errorf("row %d has flags %q and does not say why", i, r.Flags)
+		case r.Target == TargetServer && r.Clients > 10000 && r.Flags != "-max-conns 19500":
+			t.Errorf("row %d: %d clients need -max-conns, has %q", i, r.Clients, r.Flags)
+		case r.Target != TargetServer && (r.Flags != "" || r.Store != ""):
+			t.Errorf("row %d: server flags for the %s", i, r.Target)
+		case r.Senders > 0 && r.Rate/float64(r.Senders) > 10:
+			t.Errorf("row %d: %g msg/s per sender, above the server's default rate limit", i, r.Rate/float64(r.Senders))
+		}
+	}
+	// The matrix fits its share of the budget when all goes well; on a
+	// busy machine the last rows, the x/net ones, may be skipped.
+	cfg := DefaultConfig()
+	var total time.Duration
+	for _, r := range rows {
+		total += estimateRow(cfg, r)
+	}
+	if left := cfg.Budget - cfg.GoBench.Timeout; total > left {
+		t.Errorf("the rows need about %v, the matrix has %v", total, left)
 	}
 }

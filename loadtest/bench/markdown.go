@@ -23,10 +23,12 @@ const (
 	RegionFindings = "findings" // loss, bottlenecks, warnings, failures
 	RegionGoBench  = "gobench"  // go test -bench medians
 	RegionStore    = "store"    // the history store: fan-out with it, appends, replay
+	RegionTargets  = "targets"  // issue 13's targets: chat ÷ floor, chat ÷ hub, memory
+	RegionReaders  = "readers"  // x/net's clients beside the raw ones
 )
 
 // RegionOrder is the order of the regions in a new BENCHMARKS.md.
-var RegionOrder = []string{RegionRun, RegionLoadtest, RegionIdle, RegionFloor, RegionStore, RegionFindings, RegionGoBench}
+var RegionOrder = []string{RegionRun, RegionTargets, RegionLoadtest, RegionReaders, RegionIdle, RegionFloor, RegionStore, RegionFindings, RegionGoBench}
 
 // WriteBenchmarks rewrites the regions of the file at path with rep's
 // tables, starting from newDoc when the file does not exist. It replaces
@@ -51,6 +53,8 @@ func (rep *Report) Regions() map[string]string {
 		RegionFloor:    rep.floorRegion(),
 		RegionFindings: rep.findingsRegion(),
 		RegionStore:    rep.storeRegion(),
+		RegionTargets:  rep.targetsRegion(),
+		RegionReaders:  rep.readersRegion(),
 	}
 	if rep.GoBench != nil {
 		regions[RegionGoBench] = rep.GoBench.Markdown()
@@ -72,9 +76,20 @@ func (rep *Report) runRegion() string {
 	p("| load average (1, 5, 15 min) | %s before, %s after |\n", benchmd.OrDash(m.LoadBefore), benchmd.OrDash(m.LoadAfter))
 	p("| chat server | `%s` |\n", benchmd.CommandLine(rep.ServerArgs))
 	p("| floor server | `%s` |\n", benchmd.CommandLine(rep.FloorArgs))
+	p("| hub server | `%s` |\n", benchmd.CommandLine(rep.HubArgs))
 	c := rep.Config
 	p("| every row | %g s of sending, %d-byte messages, clients connect at up to %g/s, drain up to %g s; a fresh server process per row |\n",
 		c.DurationS, c.Size, c.Ramp, c.DrainS)
+	for i, r := range rep.Rows {
+		if r.Row.Store != "" || r.Row.Flags != "" {
+			flags := strings.TrimSpace(strings.Join([]string{storeFlag(r.Row), r.Row.Flags}, " "))
+			why := r.Row.Why
+			if why == "" && r.Row.Store != "" {
+				why = "the history store beside the default (the store region)"
+			}
+			p("| row %d's flags | `%s`: %s |\n", i+1, flags, benchmd.Escape(benchmd.OrDash(why)))
+		}
+	}
 	var limits []string
 	for _, r := range rep.Rows {
 		if r.FileLimit != 0 && !slices.Contains(limits, strconv.FormatUint(r.FileLimit, 10)) {
@@ -90,16 +105,25 @@ func (rep *Report) runRegion() string {
 	return b.String()
 }
 
-// rowName is a row's short name in the tables.
+// rowName is a row's short name in the tables: number, server, clients
+// and flags, such as "5 server (raw, -store memory)".
 func rowName(i int, r Row) string {
-	name := fmt.Sprintf("%d %s", i+1, r.Target)
-	if r.Store != "" {
-		name += " (-store " + r.Store + ")"
+	attrs := []string{clientName(r.Client)}
+	if f := storeFlag(r); f != "" {
+		attrs = append(attrs, f)
 	}
 	if r.Flags != "" {
-		name += " (" + r.Flags + ")"
+		attrs = append(attrs, r.Flags)
 	}
-	return name
+	return fmt.Sprintf("%d %s (%s)", i+1, r.Target, strings.Join(attrs, ", "))
+}
+
+// storeFlag is the row's -store flag, or "".
+func storeFlag(r Row) string {
+	if r.Store == "" {
+		return ""
+	}
+	return "-store " + r.Store
 }
 
 func (rep *Report) loadtestRegion() string {
@@ -125,14 +149,14 @@ func (rep *Report) loadtestRegion() string {
 			humanize.Thousands(float64(m.Sent)), humanize.Thousands(float64(m.Expected)), humanize.Thousands(float64(m.Delivered)), lost,
 			benchmd.ZeroOrBold(m.Duplicated), benchmd.ZeroOrBold(m.OutOfOrder), benchmd.ZeroOrBold(m.Gaps), benchmd.ZeroOrBold(m.ServerErrors), limitedBy(r))
 	}
-	p("\nLatency and resources. Server figures are the server process's (or, in floor rows, the floor process's); generator CPU is in cores kept busy while sending.\n\n")
-	p("| # | clients | p50 | p90 | p99 | p99.9 | max | deliveries/s | server CPU s | server µs/delivery | peak RSS | RSS/conn | generator CPU | machine busy | limited by |\n")
-	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	p("\nLatency and resources. Server figures are the server process's (in floor and hub rows, that server's); generator CPU is in cores kept busy while sending, and per delivery over sending and the drain.\n\n")
+	p("| # | clients | p50 | p90 | p99 | p99.9 | max | deliveries/s | server CPU s | server µs/delivery | peak RSS | RSS/conn | generator CPU | generator µs/delivery | machine busy | limited by |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for i, r := range rep.Rows {
 		p("| %s | %s ", rowName(i, r.Row), humanize.Thousands(float64(r.Row.Clients)))
 		res := r.Result
 		if res == nil {
-			p("| %s |||||||||||| |\n", notRun(r))
+			p("| %s ||||||||||||| |\n", notRun(r))
 			continue
 		}
 		l, g := res.Latency, res.Generator
@@ -147,7 +171,7 @@ func (rep *Report) loadtestRegion() string {
 		if g.Bottleneck {
 			gen = "**" + gen + "**"
 		}
-		p("| %s | %.0f%% | %s |\n", gen, 100*g.MachineBusySend, limitedBy(r))
+		p("| %s | %.2f | %.0f%% | %s |\n", gen, g.CPUPerDeliveryUs, 100*g.MachineBusySend, limitedBy(r))
 	}
 	return b.String()
 }
@@ -210,11 +234,11 @@ func (rep *Report) floorRegion() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("Each cell: chat server / floor = ratio (1.00× is as good as the floor; higher is worse).\n\n")
-	p("| clients | senders | rate | p50 | p99 | server CPU µs/delivery | RSS/conn | limited by (server; floor) |\n")
-	p("| ---: | ---: | ---: | --- | --- | --- | --- | --- |\n")
+	p("| clients | client | senders | rate | p50 | p99 | server CPU µs/delivery | RSS/conn | limited by (server; floor) |\n")
+	p("| ---: | --- | ---: | ---: | --- | --- | --- | --- | --- |\n")
 	for _, pr := range pairs {
 		row := pr.srv.Row
-		p("| %s | %d | %g ", humanize.Thousands(float64(row.Clients)), row.Senders, row.Rate)
+		p("| %s | %s | %d | %g ", humanize.Thousands(float64(row.Clients)), clientName(row.Client), row.Senders, row.Rate)
 		s, f := pr.srv.Result, pr.floor.Result
 		if s == nil || f == nil {
 			p("| not run ||||  |\n")

@@ -16,15 +16,16 @@ import (
 )
 
 // sampleReport is a report with a clean row, a lossy generator-bound row,
-// their floor rows, a failed row and a skipped row.
+// their floor rows, a failed row, a skipped row and a hub row.
 func sampleReport() *Report {
+	raw := loadtest.ClientRaw
 	res := func(p50, p99, cpuUs, rssConn float64, lost uint64, bottleneck bool) *loadtest.Result {
 		r := &loadtest.Result{
 			Messages: loadtest.MessageStats{Sent: 200, Expected: 200000, Delivered: 200000 - lost, Lost: lost, TargetRate: 20, AchievedRate: 20, SendS: 10, DeliveriesPerSec: 19999.6, DrainS: 0.1},
 			Latency:  loadtest.Latency{Count: 200000 - lost, P50Ms: p50, P90Ms: p50 * 2, P99Ms: p99, P999Ms: p99 * 1.5, MaxMs: p99 * 2},
 			Server:   &loadtest.ServerStats{CPUS: 2.1, CPUPerDeliveryUs: cpuUs, PeakRSSBytes: 20 << 20, HWMBytes: 26 << 20, RSSPerConnBytes: rssConn},
 			Generator: loadtest.GeneratorStats{
-				Cores: 2, CPUCoresSend: 0.4, MachineBusySend: 0.5, Bottleneck: bottleneck,
+				Cores: 2, CPUCoresSend: 0.4, CPUPerDeliveryUs: 3.5, MachineBusySend: 0.5, Bottleneck: bottleneck,
 			},
 		}
 		// The warnings are what the generator gives these figures.
@@ -47,14 +48,16 @@ func sampleReport() *Report {
 		Machine:    procstat.Machine{CPUModel: "AMD EPYC", CPUs: 2, Usable: 2, MemoryBytes: 24 << 30, Kernel: "6.1", GoVersion: "go1.26", OS: "linux/amd64", LoadBefore: "0.5 0.6 0.7", LoadAfter: "1.0 0.8 0.7"},
 		ServerArgs: []string{"/x/bin/server", "-addr", childproc.AddrPlaceholder, "-rate", "0"},
 		FloorArgs:  []string{"/x/bin/loadtest", "-floor-serve", childproc.AddrPlaceholder},
+		HubArgs:    []string{"/x/bin/loadtest", "-hub-serve", childproc.AddrPlaceholder},
 		Config:     loadtest.ResultConfig{DurationS: 10, Size: 100, Ramp: 5000, DrainS: 10},
 		Rows: []RowRun{
-			{Row: Row{TargetServer, 1000, 1, 1, 20, "", "", ""}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetFloor, 1000, 1, 1, 20, "", "", ""}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 5000, 1, 1, 10, "", "", ""}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
-			{Row: Row{TargetFloor, 5000, 1, 1, 10, "", "", ""}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
-			{Row: Row{TargetServer, 10000, 1, 1, 5, "", "", ""}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
-			{Row: Row{TargetServer, 5000, 10, 10, 200, "", "", ""}, Skipped: "time budget"},
+			{Row: Row{TargetServer, 1000, 1, 1, 20, "", "", "", raw}, Result: res(8, 20, 10, 18<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetFloor, 1000, 1, 1, 20, "", "", "", raw}, Result: res(4, 40, 5, 12<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 5000, 1, 1, 10, "", "", "", raw}, Result: res(60, 200, 10, 16<<10, 7, true), FileLimit: 20000},
+			{Row: Row{TargetFloor, 5000, 1, 1, 10, "", "", "", raw}, Result: res(40, 100, 5, 11<<10, 0, false), FileLimit: 20000},
+			{Row: Row{TargetServer, 10000, 1, 1, 5, "", "", "", raw}, Error: "loadtest: start server: exited before it accepted connections | bad flag"},
+			{Row: Row{TargetServer, 5000, 10, 10, 200, "", "", "", raw}, Skipped: "time budget"},
+			{Row: Row{TargetHub, 1000, 1, 1, 20, "", "", "", raw}, Result: res(10, 50, 12, 20<<10, 0, false), FileLimit: 20000},
 		},
 		GoBench: &GoBenchResult{Command: "go test", Failures: []string{"FAIL\tringchat/wsproto [build failed]"}},
 	}
@@ -66,27 +69,28 @@ func TestReportRegions(t *testing.T) {
 		RegionRun: {
 			"2026-11-26 01:02 (UTC), 181 s", "`bench -out BENCHMARKS.md`", "AMD EPYC, 2 cores (2 usable)", "24.00 GiB",
 			"Linux 6.1", "go1.26", "0.5 0.6 0.7 before, 1.0 0.8 0.7 after", "`server -addr {addr} -rate 0`",
-			"`loadtest -floor-serve {addr}`", "| servers' open-file limit | 20000 ",
+			"`loadtest -floor-serve {addr}`", "| hub server | `loadtest -hub-serve {addr}` |", "| servers' open-file limit | 20000 ",
 		},
 		RegionLoadtest: {
-			"| 1 server | 1,000 | 1 | 1 | 20 | 100 | 200 | 200,000 | 200,000 | 0 | 0 | 0 | 0 / 0 | server |",
-			"| 3 server | 5,000 | 1 | 1 | 10 | 100 | 200 | 200,000 | 199,993 | **7** |",
+			"| 1 server (raw) | 1,000 | 1 | 1 | 20 | 100 | 200 | 200,000 | 200,000 | 0 | 0 | 0 | 0 / 0 | server |",
+			"| 3 server (raw) | 5,000 | 1 | 1 | 10 | 100 | 200 | 200,000 | 199,993 | **7** |",
 			"**generator**, machine (97% busy)",
-			"| 1 server | 1,000 | 8.00ms | 16.0ms | 20.0ms | 30.0ms | 40.0ms | 20,000 | 2.10 | 10.00 | 26.0 MiB | 18.0 KiB | 0.40 of 2 | 50% | server |",
+			"| 1 server (raw) | 1,000 | 8.00ms | 16.0ms | 20.0ms | 30.0ms | 40.0ms | 20,000 | 2.10 | 10.00 | 26.0 MiB | 18.0 KiB | 0.40 of 2 | 3.50 | 50% | server |",
+			"| 7 hub (raw) | 1,000 | 10.0ms |",
 			"**1.90 of 2**",
-			"| 5 server | 10,000 | failed: loadtest: start server: exited before it accepted connections \\| bad flag |",
-			"| 6 server | 5,000 | 10 | 10 | 200 | 100 | not run: time budget |",
+			"| 5 server (raw) | 10,000 | failed: loadtest: start server: exited before it accepted connections \\| bad flag |",
+			"| 6 server (raw) | 5,000 | 10 | 10 | 200 | 100 | not run: time budget |",
 		},
 		RegionFloor: {
-			"| 1,000 | 1 | 20 | 8.00ms / 4.00ms = **2.00×** | 20.0ms / 40.0ms = **0.50×** | 10.00 / 5.00 = **2.00×** | 18.0 KiB / 12.0 KiB = **1.50×** | server; floor |",
-			"| 5,000 | 1 | 10 |",
+			"| 1,000 | raw | 1 | 20 | 8.00ms / 4.00ms = **2.00×** | 20.0ms / 40.0ms = **0.50×** | 10.00 / 5.00 = **2.00×** | 18.0 KiB / 12.0 KiB = **1.50×** | server; floor |",
+			"| 5,000 | raw | 1 | 10 |",
 		},
 		RegionFindings: {
-			"Row 3 (server: 5000 clients, 1 sender(s), 10 msg/s)",
+			"Row 3 (server: 5000 raw clients, 1 sender(s), 10 msg/s)",
 			"**LOSS: 7 of 200000 deliveries did not arrive by the end of the drain** (drain 0.1 s; no gap, drop or id skip",
 			"THE LOAD GENERATOR IS THE BOTTLENECK",
-			"Row 5 (server: 10000 clients, 1 sender(s), 5 msg/s): failed:",
-			"Row 6 (server: 10 rooms × 500 clients, 10 sender(s), 200 msg/s): not run: time budget",
+			"Row 5 (server: 10000 raw clients, 1 sender(s), 5 msg/s): failed:",
+			"Row 6 (server: 10 rooms × 500 raw clients, 10 sender(s), 200 msg/s): not run: time budget",
 			"`FAIL\tringchat/wsproto [build failed]`",
 		},
 		RegionGoBench: {"`go test`", "No benchmark results."},
@@ -144,7 +148,7 @@ func TestStoreRegion(t *testing.T) {
 	if strings.Contains(got, "Publish") {
 		t.Errorf("store region shows another package's benchmark:\n%s", got)
 	}
-	if loadtest := rep.Regions()[RegionLoadtest]; !strings.Contains(loadtest, "| 7 server (-store memory) | 5,000 |") {
+	if loadtest := rep.Regions()[RegionLoadtest]; !strings.Contains(loadtest, "| 8 server (raw, -store memory) | 5,000 |") {
 		t.Errorf("the memory row is not named in the load-test tables:\n%s", loadtest)
 	}
 	if none := sampleReport().Regions()[RegionStore]; !strings.Contains(none, "no row ran with both stores") {
@@ -195,7 +199,7 @@ func TestWriteBenchmarks(t *testing.T) {
 
 func TestIdleRegion(t *testing.T) {
 	row := func(clients, conns int, before, connected uint64) RowRun {
-		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5, "", "", ""}, Result: &loadtest.Result{
+		return RowRun{Row: Row{TargetServer, clients, 1, 1, 5, "", "", "", loadtest.ClientRaw}, Result: &loadtest.Result{
 			Connections: loadtest.ConnectionStats{Connected: conns},
 			Server: &loadtest.ServerStats{RSSBeforeBytes: before, RSSConnectedBytes: connected,
 				RSSPerConnBytes: float64(connected-before) / float64(conns)},
@@ -203,16 +207,16 @@ func TestIdleRegion(t *testing.T) {
 	}
 	rep := &Report{Rows: []RowRun{
 		row(1000, 1000, 10<<20, 15<<20), // too small to be listed
-		{Row: Row{TargetFloor, 10000, 1, 1, 5, "", "", ""}, Result: &loadtest.Result{}},
+		{Row: Row{TargetFloor, 10000, 1, 1, 5, "", "", "", loadtest.ClientRaw}, Result: &loadtest.Result{}},
 		row(10000, 10000, 10<<20, 60<<20),
 		row(19000, 19000, 10<<20, 130<<20),
-		{Row: Row{TargetServer, 19000, 1, 1, 2, "", "", ""}, Skipped: "time budget"},
+		{Row: Row{TargetServer, 19000, 1, 1, 2, "", "", "", loadtest.ClientRaw}, Skipped: "time budget"},
 	}}
 	got := rep.Regions()[RegionIdle]
 	for _, want := range []string{
-		"| 3 server | 10,000 | 10,000 | 10.0 MiB | 60.0 MiB | **5.1 KiB** | 6.1 KiB | ≤ 6.0 KiB: **met** |",
-		"| 4 server | 19,000 | 19,000 | 10.0 MiB | 130.0 MiB | **6.5 KiB** | 7.0 KiB | ≤ 6.0 KiB: **NOT met** |",
-		"| 5 server | 19,000 | not run: time budget |",
+		"| 3 server (raw) | 10,000 | 10,000 | 10.0 MiB | 60.0 MiB | **5.1 KiB** | 6.1 KiB | ≤ 6.0 KiB: **met** |",
+		"| 4 server (raw) | 19,000 | 19,000 | 10.0 MiB | 130.0 MiB | **6.5 KiB** | 7.0 KiB | ≤ 6.0 KiB: **NOT met** |",
+		"| 5 server (raw) | 19,000 | not run: time budget |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("idle region lacks %q:\n%s", want, got)
@@ -227,5 +231,29 @@ func TestIdleRegion(t *testing.T) {
 	}
 	if got := (&Report{}).Regions()[RegionIdle]; !strings.Contains(got, "No chat-server row") {
 		t.Errorf("idle region without rows: %q", got)
+	}
+}
+
+// TestRepositoryBenchmarks checks the repository's BENCHMARKS.md: make
+// bench can rewrite it, and it already has every region make bench
+// writes, in place among its prose, so that none is appended at the end.
+func TestRepositoryBenchmarks(t *testing.T) {
+	b, err := os.ReadFile("../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	regions := sampleReport().Regions()
+	out, err := benchmd.RewriteRegions(doc, regions, RegionOrder)
+	if err != nil {
+		t.Fatalf("make bench could not rewrite BENCHMARKS.md: %v", err)
+	}
+	for name := range regions {
+		if !strings.Contains(doc, "<!-- bench:"+name+":begin -->") {
+			t.Errorf("BENCHMARKS.md has no %s region: make bench would append it at the end", name)
+		}
+	}
+	if !strings.HasSuffix(out, doc[strings.LastIndex(doc, "\n## "):]) {
+		t.Errorf("a rewrite changed the prose at the end of the file")
 	}
 }

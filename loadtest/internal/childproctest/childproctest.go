@@ -1,5 +1,5 @@
 // Package childproctest lets a test binary play the child processes that
-// the tests of the load tools start with childproc: a floor server, servers
+// the tests of the load tools start with childproc: a floor or hub server, servers
 // that stop badly or not at all, a server that cannot start, and a stand-in
 // for go test. A test package whose TestMain is Main starts its own binary
 // (os.Args[0]) with Env set to the part.
@@ -17,6 +17,7 @@ import (
 
 	"ringchat/internal/leakcheck"
 	"ringchat/loadtest/floor"
+	"ringchat/loadtest/hub"
 )
 
 // Env makes a test binary whose TestMain is Main, started as a child
@@ -24,6 +25,7 @@ import (
 // the tests:
 //
 //	floor ADDR      the floor server on ADDR until SIGTERM, then exit 0
+//	hub ADDR        the hub server on ADDR until SIGTERM, then exit 0
 //	badexit ADDR    listen on ADDR; exit 1 on SIGTERM
 //	stubborn ADDR   listen on ADDR; ignore SIGTERM
 //	exit            write to stderr and exit 3 at once
@@ -47,8 +49,12 @@ func play(part string, args []string) int {
 		return ln
 	}
 	switch part {
-	case "floor":
-		s, err := floor.Listen(args[0])
+	case "floor", "hub":
+		listen := func(addr string) (interface{ Close() error }, error) { return floor.Listen(addr) }
+		if part == "hub" {
+			listen = func(addr string) (interface{ Close() error }, error) { return hub.Listen(addr) }
+		}
+		s, err := listen(args[0])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
