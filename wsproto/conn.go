@@ -98,6 +98,7 @@ type Conn struct {
 	msgReader   messageReader
 	pingHandler func(payload []byte) error
 	pongHandler func(payload []byte) error
+	fs          feedState // Feed's, between its calls
 
 	// The write side, guarded by wmu.
 	wmu             sync.Mutex
@@ -116,7 +117,9 @@ type Conn struct {
 	closeOnce     sync.Once
 	doneMu        sync.Mutex
 	done          chan struct{} // made by the first Done call
+	afterClose    func()        // see AfterClose; under doneMu
 	isClosed      atomic.Bool
+	feeding       atomic.Bool // Feed has been called: the read methods are not used
 	writeProgress func()      // see SetWriteProgressHandler; nil for none
 	closeReceived atomic.Bool // a valid close frame arrived from the peer
 }
@@ -233,6 +236,23 @@ func (c *Conn) Done() <-chan struct{} {
 	return c.done
 }
 
+// AfterClose sets a function called once the underlying connection has been
+// closed, by either side, for any reason: on the goroutine that closed it,
+// or at once on the caller's if it is closed already. It is for a reader
+// that has no goroutine waiting on the connection (see Feed), which would
+// otherwise not learn that a write failed or a Close timed out. f must not
+// block. Set it once.
+func (c *Conn) AfterClose(f func()) {
+	c.doneMu.Lock()
+	if !c.isClosed.Load() {
+		c.afterClose = f
+		c.doneMu.Unlock()
+		return
+	}
+	c.doneMu.Unlock()
+	f()
+}
+
 // Closed reports whether the underlying connection has been closed.
 func (c *Conn) Closed() bool { return c.isClosed.Load() }
 
@@ -247,7 +267,12 @@ func (c *Conn) CloseNow() error {
 		if c.done != nil {
 			close(c.done)
 		}
+		f := c.afterClose
+		c.afterClose = nil
 		c.doneMu.Unlock()
+		if f != nil {
+			f()
+		}
 	})
 	return err
 }

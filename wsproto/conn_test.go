@@ -327,6 +327,17 @@ type readResult struct {
 	err error
 }
 
+// readerKind is a way to read a Conn in the tests that apply to every way:
+// its read methods on a goroutine of its own (startReader), or Feed on
+// readiness from a poller, where there is one (startFeeder).
+type readerKind struct {
+	name  string
+	start func(testing.TB, *wsproto.Conn) *reader
+}
+
+// readerKinds are the ways this system can read a Conn.
+var readerKinds = []readerKind{{name: "ReadMessage", start: startReader}}
+
 // reader runs ReadMessage in a loop on its own goroutine until it fails.
 type reader struct {
 	t       testing.TB
@@ -629,52 +640,58 @@ func ruleCases() []ruleCase {
 // connection failed (7.1.7): a close frame with the code the rule names, then
 // the end of the TCP stream, and a *ProtocolError from the read method.
 func TestReadRules(t *testing.T) {
-	for _, server := range []bool{true, false} {
-		for _, tc := range ruleCases() {
-			if tc.role != "" && tc.role != roleName(server) {
-				continue
+	for _, rk := range readerKinds {
+		for _, server := range []bool{true, false} {
+			for _, tc := range ruleCases() {
+				if tc.role != "" && tc.role != roleName(server) {
+					continue
+				}
+				testReadRule(t, rk, server, tc)
 			}
-			t.Run(roleName(server)+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				c, peer := newPair(t, server, &tc.opts)
-				r := startReader(t, c)
-				peer.write(tc.send(peer.mk)...)
-				for range tc.msgs {
-					r.message()
-				}
-				for range tc.pongs {
-					if f := peer.next(); f.Op != wsproto.OpPong {
-						t.Fatalf("got %v, want a pong", f.Op)
-					}
-				}
-
-				reason := peer.expectClose(tc.wantCode)
-				if reason == "" {
-					t.Error("close frame carries no reason")
-				}
-				// The close frame is the last thing the peer reads: the
-				// Conn half-closes and waits for the peer to go.
-				peer.expectEOF()
-				peer.conn.Close()
-
-				err := r.failure()
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
-				var pe *wsproto.ProtocolError
-				if !errors.As(err, &pe) || pe.Code != tc.wantCode {
-					t.Fatalf("err = %#v, want a *ProtocolError with code %v", err, tc.wantCode)
-				}
-				if !isClosed(c) {
-					t.Error("connection not closed after a protocol error")
-				}
-				// Errors are sticky.
-				if _, _, again := c.ReadMessage(nil); again != err {
-					t.Errorf("second ReadMessage = %v, want the same error %v", again, err)
-				}
-			})
 		}
 	}
+}
+
+func testReadRule(t *testing.T, rk readerKind, server bool, tc ruleCase) {
+	t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
+		t.Parallel()
+		c, peer := newPair(t, server, &tc.opts)
+		r := rk.start(t, c)
+		peer.write(tc.send(peer.mk)...)
+		for range tc.msgs {
+			r.message()
+		}
+		for range tc.pongs {
+			if f := peer.next(); f.Op != wsproto.OpPong {
+				t.Fatalf("got %v, want a pong", f.Op)
+			}
+		}
+
+		reason := peer.expectClose(tc.wantCode)
+		if reason == "" {
+			t.Error("close frame carries no reason")
+		}
+		// The close frame is the last thing the peer reads: the
+		// Conn half-closes and waits for the peer to go.
+		peer.expectEOF()
+		peer.conn.Close()
+
+		err := r.failure()
+		if !errors.Is(err, tc.wantErr) {
+			t.Fatalf("err = %v, want %v", err, tc.wantErr)
+		}
+		var pe *wsproto.ProtocolError
+		if !errors.As(err, &pe) || pe.Code != tc.wantCode {
+			t.Fatalf("err = %#v, want a *ProtocolError with code %v", err, tc.wantCode)
+		}
+		if !isClosed(c) {
+			t.Error("connection not closed after a protocol error")
+		}
+		// Errors are sticky.
+		if _, _, again := c.ReadMessage(nil); again != err {
+			t.Errorf("second ReadMessage = %v, want the same error %v", again, err)
+		}
+	})
 }
 
 // TestFailWaitsBoundedly checks that a Conn that failed the connection
@@ -850,43 +867,45 @@ func TestReadValid(t *testing.T) {
 			want: []msg{{wsproto.OpBinary, big(300)}},
 		},
 	}
-	for _, server := range []bool{true, false} {
-		for _, tc := range cases {
-			t.Run(roleName(server)+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				c, peer := newPair(t, server, &tc.opts)
-				r := startReader(t, c)
-				go func() {
-					// Write from another goroutine: a big message fills the
-					// socket buffers before the reader drains them.
-					for _, b := range tc.send(peer.mk) {
-						if _, err := peer.conn.Write(b); err != nil {
-							return
+	for _, rk := range readerKinds {
+		for _, server := range []bool{true, false} {
+			for _, tc := range cases {
+				t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
+					t.Parallel()
+					c, peer := newPair(t, server, &tc.opts)
+					r := rk.start(t, c)
+					go func() {
+						// Write from another goroutine: a big message fills the
+						// socket buffers before the reader drains them.
+						for _, b := range tc.send(peer.mk) {
+							if _, err := peer.conn.Write(b); err != nil {
+								return
+							}
+						}
+					}()
+					for i, w := range tc.want {
+						got := r.message()
+						if got.op != w.op || string(got.p) != w.p {
+							t.Fatalf("message %d = %v %.40q (%d bytes), want %v %.40q (%d bytes)",
+								i, got.op, got.p, len(got.p), w.op, w.p, len(w.p))
 						}
 					}
-				}()
-				for i, w := range tc.want {
-					got := r.message()
-					if got.op != w.op || string(got.p) != w.p {
-						t.Fatalf("message %d = %v %.40q (%d bytes), want %v %.40q (%d bytes)",
-							i, got.op, got.p, len(got.p), w.op, w.p, len(w.p))
+					for _, want := range tc.wantPongs {
+						f := peer.next()
+						if f.Op != wsproto.OpPong || string(f.Payload) != want || !f.Fin {
+							t.Fatalf("got %v frame %.40q, want pong %.40q", f.Op, f.Payload, want)
+						}
 					}
-				}
-				for _, want := range tc.wantPongs {
-					f := peer.next()
-					if f.Op != wsproto.OpPong || string(f.Payload) != want || !f.Fin {
-						t.Fatalf("got %v frame %.40q, want pong %.40q", f.Op, f.Payload, want)
+					// Close, and nothing else must have been sent before.
+					peer.write(peer.mk.frame(true, wsproto.OpClose, closePayload(wsproto.CloseNormal, "")))
+					peer.expectClose(wsproto.CloseNormal)
+					peer.expectEOF()
+					peer.conn.Close()
+					if err := r.failure(); wsproto.CloseStatus(err) != wsproto.CloseNormal {
+						t.Fatalf("err = %v, want a close with code 1000", err)
 					}
-				}
-				// Close, and nothing else must have been sent before.
-				peer.write(peer.mk.frame(true, wsproto.OpClose, closePayload(wsproto.CloseNormal, "")))
-				peer.expectClose(wsproto.CloseNormal)
-				peer.expectEOF()
-				peer.conn.Close()
-				if err := r.failure(); wsproto.CloseStatus(err) != wsproto.CloseNormal {
-					t.Fatalf("err = %v, want a close with code 1000", err)
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -983,26 +1002,28 @@ func TestAbnormalClosure(t *testing.T) {
 		{"inside a ping", func(m frameMaker) []byte { b := m.frame(true, wsproto.OpPing, []byte("hey")); return b[:len(b)-1] }},
 		{"inside a fragmented message", func(m frameMaker) []byte { return m.frame(false, wsproto.OpBinary, []byte("part")) }},
 	}
-	for _, server := range []bool{true, false} {
-		for _, tc := range cases {
-			t.Run(roleName(server)+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				c, peer := newPair(t, server, nil)
-				r := startReader(t, c)
-				peer.write(tc.send(peer.mk))
-				peer.conn.Close()
-				err := r.failure()
-				var ce *wsproto.CloseError
-				if !errors.As(err, &ce) || ce.Code != wsproto.CloseAbnormal {
-					t.Fatalf("err = %v, want a *CloseError with 1006", err)
-				}
-				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Errorf("err = %v does not wrap io.ErrUnexpectedEOF", err)
-				}
-				if !isClosed(c) {
-					t.Error("connection not closed")
-				}
-			})
+	for _, rk := range readerKinds {
+		for _, server := range []bool{true, false} {
+			for _, tc := range cases {
+				t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
+					t.Parallel()
+					c, peer := newPair(t, server, nil)
+					r := rk.start(t, c)
+					peer.write(tc.send(peer.mk))
+					peer.conn.Close()
+					err := r.failure()
+					var ce *wsproto.CloseError
+					if !errors.As(err, &ce) || ce.Code != wsproto.CloseAbnormal {
+						t.Fatalf("err = %v, want a *CloseError with 1006", err)
+					}
+					if !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Errorf("err = %v does not wrap io.ErrUnexpectedEOF", err)
+					}
+					if !isClosed(c) {
+						t.Error("connection not closed")
+					}
+				})
+			}
 		}
 	}
 }
@@ -1026,37 +1047,39 @@ func TestPeerClose(t *testing.T) {
 	for _, code := range []wsproto.CloseCode{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
 		cases = append(cases, closeCase{fmt.Sprintf("7.4 code %d", code), closePayload(code, "bye"), code, "bye"})
 	}
-	for _, server := range []bool{true, false} {
-		for _, tc := range cases {
-			t.Run(roleName(server)+"/"+tc.name, func(t *testing.T) {
-				t.Parallel()
-				c, peer := newPair(t, server, nil)
-				r := startReader(t, c)
-				peer.write(peer.mk.frame(true, wsproto.OpClose, tc.payload))
-				if reason := peer.expectClose(tc.wantCode); reason != "" {
-					t.Errorf("echoed close carries reason %q, want none", reason)
-				}
-				if server {
-					// The server closes TCP without waiting for the client.
-					peer.expectEOF()
-				} else {
-					// The client half-closes and waits for the server to
-					// close first (RFC 6455 7.1.1).
-					peer.expectEOF()
-					peer.conn.Close()
-				}
-				err := r.failure()
-				var ce *wsproto.CloseError
-				if !errors.As(err, &ce) || ce.Code != tc.wantCode || ce.Reason != tc.reason {
-					t.Fatalf("err = %v, want a *CloseError %v %q", err, tc.wantCode, tc.reason)
-				}
-				if wsproto.CloseStatus(err) != tc.wantCode {
-					t.Errorf("CloseStatus = %v", wsproto.CloseStatus(err))
-				}
-				if err := c.WriteMessage(wsproto.OpText, []byte("late")); !errors.Is(err, wsproto.ErrCloseSent) {
-					t.Errorf("WriteMessage after the close handshake = %v, want ErrCloseSent", err)
-				}
-			})
+	for _, rk := range readerKinds {
+		for _, server := range []bool{true, false} {
+			for _, tc := range cases {
+				t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
+					t.Parallel()
+					c, peer := newPair(t, server, nil)
+					r := rk.start(t, c)
+					peer.write(peer.mk.frame(true, wsproto.OpClose, tc.payload))
+					if reason := peer.expectClose(tc.wantCode); reason != "" {
+						t.Errorf("echoed close carries reason %q, want none", reason)
+					}
+					if server {
+						// The server closes TCP without waiting for the client.
+						peer.expectEOF()
+					} else {
+						// The client half-closes and waits for the server to
+						// close first (RFC 6455 7.1.1).
+						peer.expectEOF()
+						peer.conn.Close()
+					}
+					err := r.failure()
+					var ce *wsproto.CloseError
+					if !errors.As(err, &ce) || ce.Code != tc.wantCode || ce.Reason != tc.reason {
+						t.Fatalf("err = %v, want a *CloseError %v %q", err, tc.wantCode, tc.reason)
+					}
+					if wsproto.CloseStatus(err) != tc.wantCode {
+						t.Errorf("CloseStatus = %v", wsproto.CloseStatus(err))
+					}
+					if err := c.WriteMessage(wsproto.OpText, []byte("late")); !errors.Is(err, wsproto.ErrCloseSent) {
+						t.Errorf("WriteMessage after the close handshake = %v, want ErrCloseSent", err)
+					}
+				})
+			}
 		}
 	}
 }
@@ -1081,22 +1104,22 @@ func TestPeerCloseEchoFails(t *testing.T) {
 
 // TestClose checks the close handshake started by Close (RFC 6455 7.1.2):
 // the close frame goes out, the peer's answer is awaited — read by Close
-// itself when no goroutine reads, or by the reading goroutine — and data
-// arriving meanwhile is discarded.
+// itself when no goroutine reads, or by the reading goroutine, or by Feed —
+// and data arriving meanwhile is discarded.
 func TestClose(t *testing.T) {
 	for _, server := range []bool{true, false} {
-		for _, withReader := range []bool{false, true} {
-			name := roleName(server) + "/nobody reading"
-			if withReader {
-				name = roleName(server) + "/with a reading goroutine"
-			}
-			t.Run(name, func(t *testing.T) {
+		kinds := append([]readerKind{{name: "nobody reading"}}, readerKinds...)
+		for _, rk := range kinds {
+			withReader := rk.start != nil
+			t.Run(roleName(server)+"/"+rk.name, func(t *testing.T) {
 				t.Parallel()
 				c, peer := newPair(t, server, nil)
 				var r *reader
 				if withReader {
-					r = startReader(t, c)
-					waitForReader(t, c)
+					r = rk.start(t, c)
+					if rk.name == "ReadMessage" {
+						waitForReader(t, c)
+					}
 				}
 				closed := make(chan error, 1)
 				go func() { closed <- c.Close(wsproto.CloseGoingAway, "shutting down") }()

@@ -85,6 +85,15 @@
 // socket that has room, and hand only the ones that are full to goroutines
 // that wait in WriteFrames.
 //
+// Reading can do without a goroutine per connection too (on Linux, for
+// connections that are not TLS): a server that learns from a poller (such
+// as epoll) that a socket has bytes reads them with ReadAvailable, which
+// never waits, and pushes them into Feed, which decodes frames under the
+// same rules as ReadMessage and stops wherever the bytes end — inside a
+// header or a payload — to resume with the next call. Between calls an
+// idle connection holds no buffer and no goroutine. AfterClose tells such a
+// server when a connection it is not reading has been closed.
+//
 // # Not implemented
 //
 // Extensions (RFC 6455 9), including permessage-deflate (RFC 7692): a frame

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -235,15 +236,13 @@ func parseFuzzConfig(b0, b1 byte) fuzzConfig {
 	}
 }
 
-// FuzzReadFrames feeds arbitrary bytes from the peer to a Conn. The Conn must
-// never panic or hang, must end with a *ProtocolError or *CloseError, and
-// must do what the reference decoder says RFC 6455 requires: the same
-// messages, a pong per ping, the same failure and close frame on the wire.
-func FuzzReadFrames(f *testing.F) {
+// readSeeds are the seed inputs of FuzzReadFrames and FuzzFeed: two bytes
+// of configuration (see parseFuzzConfig), then what the peer sends.
+func readSeeds() [][]byte {
 	client := frameMaker{mask: true}
 	srv := frameMaker{}
 	cfg := func(chunk, bits byte) []byte { return []byte{chunk, bits} }
-	seeds := [][]byte{
+	return [][]byte{
 		slices.Concat(cfg(255, 0), client.msg(wsproto.OpText, "hello"), client.frame(true, wsproto.OpClose, closePayload(1000, "bye"))),
 		slices.Concat(cfg(0, 0), client.frame(false, wsproto.OpText, []byte("he")), client.frame(true, wsproto.OpPing, []byte("p")),
 			client.frame(true, wsproto.OpContinuation, []byte("llo \xe2\x82\xac"))),
@@ -269,7 +268,14 @@ func FuzzReadFrames(f *testing.F) {
 		{},
 		{0},
 	}
-	for _, s := range seeds {
+}
+
+// FuzzReadFrames feeds arbitrary bytes from the peer to a Conn. The Conn must
+// never panic or hang, must end with a *ProtocolError or *CloseError, and
+// must do what the reference decoder says RFC 6455 requires: the same
+// messages, a pong per ping, the same failure and close frame on the wire.
+func FuzzReadFrames(f *testing.F) {
+	for _, s := range readSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -330,61 +336,70 @@ func FuzzReadFrames(f *testing.F) {
 			t.Fatal("the Conn hung on this input")
 		}
 
-		if len(got.msgs) != len(want.msgs) {
-			t.Fatalf("read %d messages, the reference %d (err %v, want %v/%v)", len(got.msgs), len(want.msgs), got.err, want.protoErr, want.peerClose)
-		}
-		for i := range got.msgs {
-			if got.msgs[i].op != want.msgs[i].op || !bytes.Equal(got.msgs[i].p, want.msgs[i].p) {
-				t.Fatalf("message %d: %v %q, want %v %q", i, got.msgs[i].op, got.msgs[i].p, want.msgs[i].op, want.msgs[i].p)
-			}
-		}
-		var pe *wsproto.ProtocolError
-		var ce *wsproto.CloseError
-		switch {
-		case want.protoErr != nil:
-			if !errors.As(got.err, &pe) || pe != want.protoErr {
-				t.Fatalf("err = %v, want %v", got.err, want.protoErr)
-			}
-		case want.peerClose != nil:
-			if !errors.As(got.err, &ce) || ce.Code != want.peerClose.Code || ce.Reason != want.peerClose.Reason {
-				t.Fatalf("err = %v, want %v", got.err, want.peerClose)
-			}
-		default:
-			if !errors.As(got.err, &ce) || ce.Code != wsproto.CloseAbnormal {
-				t.Fatalf("err = %v, want a 1006 closure", got.err)
-			}
-		}
-
-		// What the Conn wrote: the pongs, then the close frame, if any.
-		wire := bytes.NewReader(nc.out.Bytes())
-		for i, p := range want.pongs {
-			fr, err := readWireFrame(wire)
-			if err != nil || fr.Op != wsproto.OpPong || !bytes.Equal(fr.Payload, p) || fr.Masked == conf.server {
-				t.Fatalf("pong %d: got %v %q (%v), want pong %q", i, fr.Op, fr.Payload, err, p)
-			}
-		}
-		var wantClose []byte
-		switch {
-		case want.protoErr != nil:
-			wantClose = binary.BigEndian.AppendUint16(nil, uint16(want.protoErr.Code))
-		case want.peerClose != nil && want.peerClose.Code != wsproto.CloseNoStatus:
-			wantClose = binary.BigEndian.AppendUint16(nil, uint16(want.peerClose.Code))
-		case want.peerClose != nil:
-			wantClose = []byte{}
-		}
-		if wantClose != nil {
-			fr, err := readWireFrame(wire)
-			if err != nil || fr.Op != wsproto.OpClose || !bytes.HasPrefix(fr.Payload, wantClose) || len(wantClose) == 0 && len(fr.Payload) != 0 {
-				t.Fatalf("got %v %q (%v), want a close frame starting %q", fr.Op, fr.Payload, err, wantClose)
-			}
-		}
-		if wire.Len() != 0 {
-			t.Fatalf("%d more bytes written after the expected frames", wire.Len())
-		}
-		if !isClosed(c) {
-			t.Fatal("connection not closed after the read error")
-		}
+		checkReadOutcome(t, want, got.msgs, got.err, nc, conf.server, c)
 	})
+}
+
+// checkReadOutcome compares what a Conn read (msgs, ending with err) and
+// wrote to nc with what the reference decoder says it should have: the
+// same messages, a pong per ping, the same failure and close frame, and
+// the connection closed.
+func checkReadOutcome(t *testing.T, want refOutcome, msgs []readResult, gotErr error, nc *memConn, server bool, c *wsproto.Conn) {
+	t.Helper()
+	if len(msgs) != len(want.msgs) {
+		t.Fatalf("read %d messages, the reference %d (err %v, want %v/%v)", len(msgs), len(want.msgs), gotErr, want.protoErr, want.peerClose)
+	}
+	for i := range msgs {
+		if msgs[i].op != want.msgs[i].op || !bytes.Equal(msgs[i].p, want.msgs[i].p) {
+			t.Fatalf("message %d: %v %q, want %v %q", i, msgs[i].op, msgs[i].p, want.msgs[i].op, want.msgs[i].p)
+		}
+	}
+	var pe *wsproto.ProtocolError
+	var ce *wsproto.CloseError
+	switch {
+	case want.protoErr != nil:
+		if !errors.As(gotErr, &pe) || pe != want.protoErr {
+			t.Fatalf("err = %v, want %v", gotErr, want.protoErr)
+		}
+	case want.peerClose != nil:
+		if !errors.As(gotErr, &ce) || ce.Code != want.peerClose.Code || ce.Reason != want.peerClose.Reason {
+			t.Fatalf("err = %v, want %v", gotErr, want.peerClose)
+		}
+	default:
+		if !errors.As(gotErr, &ce) || ce.Code != wsproto.CloseAbnormal {
+			t.Fatalf("err = %v, want a 1006 closure", gotErr)
+		}
+	}
+
+	// What the Conn wrote: the pongs, then the close frame, if any.
+	wire := bytes.NewReader(nc.out.Bytes())
+	for i, p := range want.pongs {
+		fr, err := readWireFrame(wire)
+		if err != nil || fr.Op != wsproto.OpPong || !bytes.Equal(fr.Payload, p) || fr.Masked == server {
+			t.Fatalf("pong %d: got %v %q (%v), want pong %q", i, fr.Op, fr.Payload, err, p)
+		}
+	}
+	var wantClose []byte
+	switch {
+	case want.protoErr != nil:
+		wantClose = binary.BigEndian.AppendUint16(nil, uint16(want.protoErr.Code))
+	case want.peerClose != nil && want.peerClose.Code != wsproto.CloseNoStatus:
+		wantClose = binary.BigEndian.AppendUint16(nil, uint16(want.peerClose.Code))
+	case want.peerClose != nil:
+		wantClose = []byte{}
+	}
+	if wantClose != nil {
+		fr, err := readWireFrame(wire)
+		if err != nil || fr.Op != wsproto.OpClose || !bytes.HasPrefix(fr.Payload, wantClose) || len(wantClose) == 0 && len(fr.Payload) != 0 {
+			t.Fatalf("got %v %q (%v), want a close frame starting %q", fr.Op, fr.Payload, err, wantClose)
+		}
+	}
+	if wire.Len() != 0 {
+		t.Fatalf("%d more bytes written after the expected frames", wire.Len())
+	}
+	if !isClosed(c) {
+		t.Fatal("connection not closed after the read error")
+	}
 }
 
 // readAllSmall reads r to its end in small reads, as a streaming consumer
@@ -622,6 +637,64 @@ func FuzzHeader(f *testing.F) {
 		}
 		if again := wsproto.AppendHeader(nil, h); !bytes.Equal(again, raw[:n]) {
 			t.Fatalf("% x parsed as %+v, which encodes as % x", raw[:n], h, again)
+		}
+	})
+}
+
+// FuzzFeed pushes arbitrary bytes from the peer into a Conn with Feed, cut
+// into pieces of random sizes (a frame header split anywhere, a payload
+// across many calls), after some of them arrived with the handshake. It
+// must do exactly what the reference decoder says, as FuzzReadFrames does
+// for ReadMessage.
+func FuzzFeed(f *testing.F) {
+	for _, s := range readSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		conf := parseFuzzConfig(data[0], data[1])
+		in := data[2:]
+		refLimit := conf.limit
+		switch {
+		case refLimit == 0:
+			refLimit = wsproto.DefaultMaxMessageSize
+		case refLimit < 0:
+			refLimit = 0
+		}
+		want := refRead(in, conf.server, refLimit)
+
+		// Some bytes came with the handshake: none, one, a few, many.
+		handshake := min(len(in), []int{0, 1, 7, 100}[data[0]&3])
+		nc := &memConn{chunk: 1}
+		c := wsproto.NewConnForTest(nc, conf.server, slices.Clone(in[:handshake]), &wsproto.ConnOptions{
+			MaxMessageSize: conf.limit,
+			ReadBufferSize: conf.readBuf,
+			CloseTimeout:   time.Second,
+		})
+		var msgs []readResult
+		onMessage := func(op wsproto.Opcode, p []byte) error {
+			msgs = append(msgs, readResult{op: op, p: slices.Clone(p)})
+			return nil
+		}
+		rng := rand.New(rand.NewPCG(uint64(data[0]), uint64(len(in))))
+		rest := slices.Clone(in[handshake:]) // Feed unmasks in place
+		var err error
+		for err == nil && len(rest) > 0 {
+			n := 1 + rng.IntN(min(len(rest), conf.chunk))
+			err = c.Feed(rest[:n], onMessage)
+			rest = rest[n:]
+		}
+		if err == nil && handshake > 0 && len(in) == handshake {
+			err = c.Feed(nil, onMessage) // the handshake's bytes alone
+		}
+		if err == nil {
+			err = c.FeedEnd(io.EOF)
+		}
+		checkReadOutcome(t, want, msgs, err, nc, conf.server, c)
+		if again := c.Feed([]byte{0x81}, onMessage); again != err {
+			t.Fatalf("Feed after the end = %v, want the same error %v", again, err)
 		}
 	})
 }

@@ -20,3 +20,17 @@ func waitReadable(fd uintptr) bool {
 		}
 	}
 }
+
+// canReadNow: readNow is implemented.
+const canReadNow = true
+
+// readNow is one read(2) of the non-blocking socket fd into p, retried only
+// when a signal interrupted it.
+func readNow(fd uintptr, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(fd), p)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}

@@ -126,7 +126,8 @@ func (c *Conn) WritePong(payload []byte) error { return c.writeControl(OpPong, p
 // Close performs the close handshake (RFC 6455 7.1.2): it sends a close frame
 // with code and reason (cut to fit a control frame), waits up to CloseTimeout
 // for the peer's close frame, and closes the connection. If no goroutine is
-// reading, Close reads — and discards data messages — itself. CloseNoStatus
+// reading, Close reads — and discards data messages — itself; on a
+// connection read with Feed, the feeding meets the answer. CloseNoStatus
 // sends a close frame without a code. Close returns nil when the peer
 // answered in time.
 func (c *Conn) Close(code CloseCode, reason string) error {
@@ -141,7 +142,7 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 		return err
 	}
 	_ = c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
-	if c.readMu.TryLock() {
+	if !c.feeding.Load() && c.readMu.TryLock() {
 		for c.readErr == nil {
 			if err := c.startMessage(); err == nil {
 				_ = c.discardMessage()
@@ -155,8 +156,9 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 		}
 		return fmt.Errorf("wsproto: close handshake: %w", err)
 	}
-	// Another goroutine is reading: it will meet the peer's close frame, or
-	// the read deadline set above.
+	// Another goroutine is reading, or Feed is: it will meet the peer's
+	// close frame, or the read deadline set above (or, for Feed, the timer
+	// below).
 	t := time.NewTimer(c.closeTimeout)
 	defer t.Stop()
 	select {
