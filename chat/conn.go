@@ -88,12 +88,20 @@ type move struct {
 }
 
 func newConn(s *Server, ws *wsproto.Conn, ip string) *conn {
-	return &conn{
+	c := &conn{
 		srv: s,
 		ws:  ws,
 		ip:  ip,
 		v1:  ws.Subprotocol() == SubprotocolV1,
 	}
+	// The handlers are set before the connection is in the server's set:
+	// from then on Shutdown may close it, and closing writes, which reads
+	// them.
+	ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
+	// A client seen reading is alive, even if its pong waits behind what it
+	// reads: the keepalive counts that as much as the pong.
+	ws.SetWriteProgressHandler(func() { c.refreshDeadline(time.Now()) })
+	return c
 }
 
 // start gives the connection its session — the one the client resumes, if
@@ -130,10 +138,6 @@ func (c *conn) start(q chatQuery) error {
 	first := c.resume(r, start, q)
 	c.post(func() { c.moveTo = &first })
 	c.srv.log.Debug("connected", "name", c.name, "room", r.name, "remote", c.ws.RemoteAddr().String())
-	c.ws.SetPongHandler(func([]byte) error { c.refreshDeadline(time.Now()); return nil })
-	// A client seen reading is alive, even if its pong waits behind what it
-	// reads: the keepalive counts that as much as the pong.
-	c.ws.SetWriteProgressHandler(func() { c.refreshDeadline(time.Now()) })
 	c.refreshDeadline(time.Now())
 	c.started.Store(true)
 	c.srv.startKeepalive()
