@@ -27,12 +27,15 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
-## test: everything CI checks — vet, the race-enabled tests, the allocation
-## checks (which the race detector's sync.Pool would spoil), short fuzz runs,
-## and the web page in a real browser
+## test: everything CI checks — vet, the race-enabled tests, the chat tests
+## again with a reading goroutine per connection (the way without epoll: TLS,
+## systems other than Linux), the allocation checks (which the race
+## detector's sync.Pool would spoil), short fuzz runs, and the web page in a
+## real browser
 test: vet
 	bash scripts/install-redis.sh
 	$(GO) test -race ./...
+	RINGCHAT_TEST_READERS=goroutine $(GO) test ./chat
 	$(GO) test -run 'Allocs' ./...
 	$(MAKE) fuzz-short
 	$(MAKE) test-web

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ringchat/internal/netpoll"
 	"ringchat/wsproto"
 )
 
@@ -41,6 +42,13 @@ type conn struct {
 	// nanoseconds): by what the client sent, or by the keepalive sweep when
 	// the client was seen reading (see refreshDeadline).
 	deadlineSetAt atomic.Int64
+
+	// A fed connection is read without a goroutine of its own (feed.go):
+	// fed is set before reading starts; readState is readParked,
+	// readRunning or readEnded; pollKey names it in the server's poller.
+	fed       bool
+	readState atomic.Int32
+	pollKey   netpoll.Key
 
 	// started is set once the welcome is queued: before, the keepalive
 	// leaves the connection alone, for the welcome is the first frame.
@@ -93,6 +101,7 @@ func newConn(s *Server, ws *wsproto.Conn, ip string) *conn {
 		ws:  ws,
 		ip:  ip,
 		v1:  ws.Subprotocol() == SubprotocolV1,
+		fed: s.canFeed(ws),
 	}
 	// The handlers are set before the connection is in the server's set:
 	// from then on Shutdown may close it, and closing writes, which reads
@@ -228,12 +237,24 @@ func (c *conn) readMessage() error {
 	op, msg, err := c.ws.ReadMessage((*bp)[:0])
 	*bp = msg
 	if err != nil {
-		var pe *wsproto.ProtocolError
-		if errors.As(err, &pe) {
-			c.sentCode.CompareAndSwap(0, uint32(pe.Code))
-		}
-		return err
+		return c.readFailed(err)
 	}
+	return c.handleMessage(op, msg)
+}
+
+// readFailed notes the close code of a rule the client broke, for
+// /metrics, and returns err.
+func (c *conn) readFailed(err error) error {
+	var pe *wsproto.ProtocolError
+	if errors.As(err, &pe) {
+		c.sentCode.CompareAndSwap(0, uint32(pe.Code))
+	}
+	return err
+}
+
+// handleMessage acts on a message the client sent, however it was read.
+// It returns an error only to end the connection.
+func (c *conn) handleMessage(op wsproto.Opcode, msg []byte) error {
 	now := time.Now()
 	c.refreshDeadline(now)
 	c.srv.metrics.messagesIn.Add(1)
@@ -319,7 +340,9 @@ func (c *conn) refreshDeadline(now time.Time) {
 		return
 	}
 	c.deadlineSetAt.Store(now.UnixNano())
-	c.ws.SetReadDeadline(now.Add(idle))
+	if !c.fed { // a fed connection's silence is checked by the keepalive
+		c.ws.SetReadDeadline(now.Add(idle))
+	}
 }
 
 // outcome is what became of a line a client sent.

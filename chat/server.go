@@ -18,6 +18,7 @@ import (
 
 	"ringchat/chat/store"
 	"ringchat/chat/store/memory"
+	"ringchat/internal/netpoll"
 	"ringchat/wsproto"
 )
 
@@ -57,6 +58,7 @@ type Options struct {
 	SendBufferBytes  int           // the kernel's send buffer per connection (SO_SNDBUF); DefaultSendBufferBytes (negative: the OS default)
 	AllowedOrigins   []string      // origins besides the server's own that browsers may connect from
 	AllowAnyOrigin   bool          // accept every Origin (development only)
+	ReadGoroutines   bool          // read every connection on a goroutine of its own, as where there is no epoll (TLS, not Linux), instead of parking idle ones in the poller
 	Web              http.Handler  // serves GET / for browsers; a short text page when nil
 	Logger           *slog.Logger  // slog.Default() when nil
 }
@@ -165,6 +167,12 @@ type Server struct {
 
 	shuttingDown bool           // set once by Shutdown, under mu
 	wg           sync.WaitGroup // one per admitted connection attempt
+
+	// The poller that fed connections park in (feed.go), started by the
+	// first; nil where there is none.
+	pollerOnce    sync.Once
+	poller        *netpoll.Poller
+	pollerStarted atomic.Bool // poller is set
 
 	keepaliveOnce    sync.Once
 	keepaliveStarted atomic.Bool
@@ -370,10 +378,16 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		s.ended(c)
 		return
 	}
-	// Reading goes on in a goroutine of its own, and this handler returns:
-	// net/http's goroutine, with its grown stack, request and buffers, is
-	// then freed instead of living as long as the connection.
-	go c.read()
+	// Reading goes on without this handler, which returns: net/http's
+	// goroutine, with its grown stack, request and buffers, is then freed
+	// instead of living as long as the connection. A connection that can
+	// is parked in the poller, and has a goroutine only while the client
+	// sends; the others get a reading goroutine of their own.
+	if c.fed {
+		c.startFeeding()
+	} else {
+		go c.read()
+	}
 }
 
 // ended forgets a connection that has ended.
@@ -476,7 +490,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.keepaliveDone
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.stopPoller(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -506,19 +520,33 @@ func (s *Server) keepalive() {
 	defer close(s.keepaliveDone)
 	t := time.NewTicker(s.opts.PingInterval)
 	defer t.Stop()
+	// Fed connections have no read deadline: their silence is checked
+	// here, as often as refreshDeadline moves a deadline at most.
+	silence := time.NewTicker(min(time.Second, (s.opts.PingInterval+s.opts.PongTimeout)/8))
+	defer silence.Stop()
 	var conns []*conn
-	for {
-		select {
-		case <-t.C:
-		case <-s.stopKeepalive:
-			return
-		}
+	snapshot := func() {
 		s.mu.Lock()
 		conns = conns[:0]
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
 		s.mu.Unlock()
+	}
+	for {
+		select {
+		case <-t.C:
+		case now := <-silence.C:
+			if s.pollerStarted.Load() {
+				snapshot()
+				s.checkSilence(conns, now)
+				clear(conns)
+			}
+			continue
+		case <-s.stopKeepalive:
+			return
+		}
+		snapshot()
 		for _, c := range conns {
 			if !c.started.Load() {
 				continue // its welcome is not queued yet, and must go first

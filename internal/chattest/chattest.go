@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,13 @@ type Server struct {
 	stopErr  error
 }
 
+// ReadersEnv names the environment variable that, set to "goroutine",
+// makes every server these helpers start read each connection on a
+// goroutine of its own (chat.Options.ReadGoroutines), as on systems
+// without epoll and for TLS: make test runs the chat tests once more so,
+// to keep that way of reading tested on Linux.
+const ReadersEnv = "RINGCHAT_TEST_READERS"
+
 // Start runs a chat server with opts on ln — a new loopback listener when
 // ln is nil — until the test ends or Stop is called. Unless opts say
 // otherwise logs are discarded; every other option is the server's default,
@@ -47,6 +55,9 @@ func start(t testing.TB, ln net.Listener, opts chat.Options, certFile, keyFile s
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if os.Getenv(ReadersEnv) == "goroutine" {
+		opts.ReadGoroutines = true
 	}
 	srv, err := chat.NewServer(opts)
 	if err != nil {
