@@ -72,7 +72,6 @@ const (
 // the connection is closed.
 type Conn struct {
 	netConn      net.Conn
-	server       bool
 	subprotocol  string
 	closeTimeout time.Duration
 	writeTimeout time.Duration
@@ -91,10 +90,11 @@ type Conn struct {
 	frameFin    bool
 	frameMasked bool
 	frameKey    [4]byte
-	keyPos      int
 	msgOp       Opcode // OpText or OpBinary while a message is open, else 0
-	msgLen      int64  // payload bytes declared so far by the open message's frames
 	msgUTF8     utf8Validator
+	server      bool // set once by newConn; here, where it fills what would be padding
+	keyPos      int
+	msgLen      int64 // payload bytes declared so far by the open message's frames
 	msgReader   messageReader
 	pingHandler func(payload []byte) error
 	pongHandler func(payload []byte) error
@@ -106,22 +106,16 @@ type Conn struct {
 	whdr            [MaxHeaderSize]byte
 	wbuf            []byte // MaxHeaderSize of headroom, then WriteBufferSize of payload
 	writeBufferSize int
-	msgWriter       messageWriter
-	nowFrames       [][]byte              // TryWriteFrames' input to writeNowCallback
-	nowN            int                   // and its results
-	nowErr          error                 //
-	writeNow        func(fd uintptr) bool // c.writeNowCallback, bound once
-	outq            int32                 // unacked's result; -1: unknown
-	outqFunc        func(fd uintptr)      // c.outqCallback, bound on first use
+	msgWriter       *messageWriter // made by the first NextWriter
 
 	closeOnce     sync.Once
+	closeReceived atomic.Bool // a valid close frame arrived from the peer
 	doneMu        sync.Mutex
 	done          chan struct{} // made by the first Done call
 	afterClose    func()        // see AfterClose; under doneMu
 	isClosed      atomic.Bool
 	feeding       atomic.Bool // Feed has been called: the read methods are not used
 	writeProgress func()      // see SetWriteProgressHandler; nil for none
-	closeReceived atomic.Bool // a valid close frame arrived from the peer
 }
 
 // newConn wraps netConn after a successful handshake. buffered holds bytes
@@ -169,9 +163,7 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 	if sc, ok := netConn.(syscall.Conn); ok {
 		c.rawConn, _ = sc.SyscallConn()
 	}
-	c.writeNow = c.writeNowCallback
 	c.msgReader.c = c
-	c.msgWriter.c = c
 	return c
 }
 

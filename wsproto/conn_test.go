@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"ringchat/wsproto"
 )
@@ -1854,5 +1855,16 @@ func TestReadDeadline(t *testing.T) {
 	}
 	if _, _, again := c.ReadMessage(nil); again != err {
 		t.Errorf("second ReadMessage = %v, want the same error", again)
+	}
+}
+
+// An idle connection's Conn is a good part of its memory: at tens of
+// thousands of connections each byte counts, and 384 is the size class it
+// fills now (fields used only during a call live in pooled structs, see
+// rawCall). A field added here should push one out.
+func TestConnSize(t *testing.T) {
+	var c wsproto.Conn
+	if got := unsafe.Sizeof(c); got > 384 {
+		t.Errorf("Conn is %d bytes, want at most 384 (the allocator's size class)", got)
 	}
 }

@@ -77,11 +77,11 @@ func (c *Conn) FD(f func(fd int) bool) bool {
 // fields (frameLeft, frameFin, frameMasked, frameKey, keyPos, msgOp,
 // msgLen, msgUTF8): a header cut short, and a control frame's payload.
 type feedState struct {
-	hdr  [MaxHeaderSize]byte
-	hdrN uint8 // bytes of hdr filled
+	hdr   [MaxHeaderSize]byte
+	hdrN  uint8  // bytes of hdr filled
+	ctlOp Opcode // the current control frame's opcode
 
 	ctl    *controlBuffer // the current frame is a control frame: its payload so far; nil otherwise
-	ctlOp  Opcode
 	ctlLen int
 
 	msg *[]byte // the open data message's payload so far, from msgPool; nil between messages

@@ -14,11 +14,11 @@ const maxIovecs = 64
 func (c *Conn) canWriteNow() bool { return c.rawConn != nil }
 
 // writeNowCallback is the syscall.RawConn.Write callback of TryWriteFrames:
-// one write or writev of c.nowFrames on the non-blocking socket, never
+// one write or writev of r.frames on the non-blocking socket, never
 // waiting. It records the bytes taken (0 when the socket buffer is full) and
-// any error in c.nowN and c.nowErr. The caller holds wmu.
-func (c *Conn) writeNowCallback(fd uintptr) bool {
-	v := c.nowFrames
+// any error in r.n and r.err.
+func (r *rawCall) writeNowCallback(fd uintptr) bool {
+	v := r.frames
 	for {
 		var n uintptr
 		var errno syscall.Errno
@@ -42,13 +42,13 @@ func (c *Conn) writeNowCallback(fd uintptr) bool {
 		}
 		switch errno {
 		case 0:
-			c.nowN, c.nowErr = int(n), nil
+			r.n, r.err = int(n), nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			c.nowN, c.nowErr = 0, nil
+			r.n, r.err = 0, nil
 		default:
-			c.nowN, c.nowErr = 0, errno
+			r.n, r.err = 0, errno
 		}
 		return true
 	}

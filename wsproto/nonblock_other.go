@@ -6,4 +6,4 @@ package wsproto
 // without waiting: not on this platform.
 func (c *Conn) canWriteNow() bool { return false }
 
-func (c *Conn) writeNowCallback(fd uintptr) bool { return true }
+func (r *rawCall) writeNowCallback(fd uintptr) bool { return true }

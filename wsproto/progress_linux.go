@@ -15,20 +15,19 @@ func (c *Conn) unacked() (int, bool) {
 	if c.rawConn == nil {
 		return 0, false
 	}
-	if c.outqFunc == nil {
-		c.outqFunc = c.outqCallback
-	}
-	if err := c.rawConn.Control(c.outqFunc); err != nil || c.outq < 0 {
+	r := getRawCall()
+	defer r.put()
+	if err := c.rawConn.Control(r.readOutq); err != nil || r.outq < 0 {
 		return 0, false
 	}
-	return int(c.outq), true
+	return int(r.outq), true
 }
 
 // outqCallback is the syscall.RawConn.Control callback of unacked. On a
 // socket, TIOCOUTQ is SIOCOUTQ.
-func (c *Conn) outqCallback(fd uintptr) {
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&c.outq)))
+func (r *rawCall) outqCallback(fd uintptr) {
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&r.outq)))
 	if errno != 0 {
-		c.outq = -1
+		r.outq = -1
 	}
 }

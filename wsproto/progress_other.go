@@ -6,4 +6,4 @@ package wsproto
 // timed write counts as progress only the bytes it hands to the kernel.
 func (c *Conn) unacked() (int, bool) { return 0, false }
 
-func (c *Conn) outqCallback(fd uintptr) {}
+func (r *rawCall) outqCallback(fd uintptr) {}

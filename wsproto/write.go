@@ -22,7 +22,7 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrInvalidOpcode
 	}
-	if c.msgWriter.open {
+	if c.messageOpen() {
 		return ErrMessageOpen
 	}
 	c.wmu.Lock()
@@ -39,7 +39,7 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 	if !c.server {
 		return ErrPreparedByClient
 	}
-	if c.msgWriter.open {
+	if c.messageOpen() {
 		return ErrMessageOpen
 	}
 	c.wmu.Lock()
@@ -66,7 +66,7 @@ func (c *Conn) TryWriteFrames(frames [][]byte) (bool, error) {
 	if !c.server {
 		return false, ErrPreparedByClient
 	}
-	if c.msgWriter.open {
+	if c.messageOpen() {
 		return false, ErrMessageOpen
 	}
 	if len(frames) == 0 {
@@ -83,13 +83,14 @@ func (c *Conn) TryWriteFrames(frames [][]byte) (bool, error) {
 	for _, f := range frames {
 		total += len(f)
 	}
-	c.nowFrames = frames
-	err := c.rawConn.Write(c.writeNow)
-	n := c.nowN
+	r := getRawCall()
+	r.frames = frames
+	err := c.rawConn.Write(r.writeNow)
+	n := r.n
 	if err == nil {
-		err = c.nowErr
+		err = r.err
 	}
-	c.nowFrames, c.nowErr = nil, nil
+	r.put()
 	if err != nil {
 		c.wmu.Unlock()
 		c.CloseNow()
@@ -428,10 +429,13 @@ func (c *Conn) NextWriter(op Opcode) (io.WriteCloser, error) {
 	if op != OpText && op != OpBinary {
 		return nil, ErrInvalidOpcode
 	}
-	if c.msgWriter.open {
+	if c.messageOpen() {
 		return nil, ErrMessageOpen
 	}
-	w := &c.msgWriter
+	if c.msgWriter == nil {
+		c.msgWriter = &messageWriter{c: c}
+	}
+	w := c.msgWriter
 	w.op = op
 	w.n = 0
 	w.open = true
@@ -439,6 +443,10 @@ func (c *Conn) NextWriter(op Opcode) (io.WriteCloser, error) {
 	c.writeBuffer()
 	return w, nil
 }
+
+// messageOpen reports whether a message writer is open. Only the goroutine
+// writing data calls it, as only it opens writers.
+func (c *Conn) messageOpen() bool { return c.msgWriter != nil && c.msgWriter.open }
 
 // messageWriter writes one message as a sequence of fragments.
 type messageWriter struct {
