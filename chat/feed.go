@@ -86,15 +86,16 @@ func (c *conn) startFeeding() {
 	// handshake, and a readiness reported before it has rearmed is met by
 	// its reading to the end of what is there.
 	c.readState.Store(readRunning)
+	wake := c.wakeUp // bound once: the poller and AfterClose share it
 	var err error
 	if !c.ws.FD(func(fd int) bool {
-		c.pollKey, err = c.srv.poller.Add(fd, c.wakeUp)
+		c.pollKey, err = c.srv.poller.Add(fd, wake)
 		return err == nil
 	}) {
 		c.srv.log.Warn("cannot register a connection with the poller", "err", err)
 		c.ws.CloseNow()
 	}
-	c.ws.AfterClose(c.wakeUp)
+	c.ws.AfterClose(wake)
 	go c.feed()
 }
 
