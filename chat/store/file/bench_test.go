@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,19 @@ func benchEvent() store.Event {
 	return store.Event{Type: "message", Tail: []byte(tail), Time: time.Now().UnixMilli()}
 }
 
+// appendWaiting appends e to l and, when the store refuses it for a
+// backlog — the benchmark's publisher outruns the disk, as none in a real
+// room can for long — waits for the store to write what it holds and tries
+// once more: the throughput measured is then what the disk sustains.
+func appendWaiting(s *file.Store, l store.Log, e store.Event) error {
+	_, err := l.Append(e)
+	if errors.Is(err, store.ErrUnavailable) {
+		s.Flush()
+		_, err = l.Append(e)
+	}
+	return err
+}
+
 // BenchmarkAppend measures what an append costs the publisher, and the
 // throughput of group commit: b.N events appended to one room (or spread
 // over rooms by parallel publishers), then everything written and synced.
@@ -62,7 +76,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportAllocs()
 			start := time.Now()
 			for b.Loop() {
-				if _, err := l.Append(e); err != nil {
+				if err := appendWaiting(s, l, e); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -89,7 +103,7 @@ func BenchmarkAppend(b *testing.B) {
 				return
 			}
 			for pb.Next() {
-				if _, err := l.Append(e); err != nil {
+				if err := appendWaiting(s, l, e); err != nil {
 					b.Error(err)
 					return
 				}
