@@ -256,8 +256,8 @@ func (c *Conn) frameDone(onMessage func(Opcode, []byte) error) error {
 	return nil
 }
 
-// controlFrame acts on a control frame's (unmasked) payload, as
-// handleControl does for the read methods.
+// controlFrame acts on a control frame's (unmasked) payload, for the read
+// methods and Feed alike.
 func (c *Conn) controlFrame(op Opcode, p []byte) error {
 	switch op {
 	case OpPing:
@@ -277,6 +277,10 @@ func (c *Conn) controlFrame(op Opcode, p []byte) error {
 			return err
 		}
 		c.closeReceived.Store(true)
+		// Answer with the same code, unless our own close frame is already
+		// out: then this frame is the answer to it (RFC 6455 5.5.1). An
+		// answer that cannot be written means the peer has gone already;
+		// its close frame is still what ended the connection.
 		if err := c.sendClose(code, ""); err != nil && err != ErrCloseSent {
 			c.CloseNow()
 		} else {

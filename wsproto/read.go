@@ -243,36 +243,7 @@ func (c *Conn) handleControl(h Header) error {
 	if h.Masked {
 		maskBytes(h.MaskKey, 0, p)
 	}
-	switch h.Opcode {
-	case OpPing:
-		if c.pingHandler != nil {
-			return c.pingHandler(p)
-		}
-		if err := c.WritePong(p); err != nil && err != ErrCloseSent {
-			return err
-		}
-	case OpPong:
-		if c.pongHandler != nil {
-			return c.pongHandler(p)
-		}
-	case OpClose:
-		code, reason, err := parseClosePayload(p)
-		if err != nil {
-			return err
-		}
-		c.closeReceived.Store(true)
-		// Answer with the same code, unless our own close frame is already
-		// out: then this frame is the answer to it (RFC 6455 5.5.1). An
-		// answer that cannot be written means the peer has gone already;
-		// its close frame is still what ended the connection.
-		if err := c.sendClose(code, ""); err != nil && err != ErrCloseSent {
-			c.CloseNow()
-		} else {
-			c.finish(!c.server)
-		}
-		return &CloseError{Code: code, Reason: reason}
-	}
-	return nil
+	return c.controlFrame(h.Opcode, p)
 }
 
 // readPayload reads up to len(p) bytes of the current frame's payload,
