@@ -67,8 +67,11 @@ func CheckClean(t *testing.T, res loadtest.Result) {
 	if !(l.P50Ms > 0 && l.P50Ms <= l.P90Ms && l.P90Ms <= l.P99Ms && l.P99Ms <= l.P999Ms && l.P999Ms <= l.MaxMs) {
 		t.Errorf("latency percentiles out of order: %+v", l)
 	}
-	if l.MaxMs > 10_000 {
-		t.Errorf("latency max %.1f ms on loopback", l.MaxMs)
+	// Every message was sent while sending and delivered by the end of the
+	// drain: a latency longer than both is a clock or unit error, however
+	// loaded the machine (a fixed bound failed when other work had it).
+	if limit := (m.SendS+m.DrainS)*1000*1.01 + 50; l.MaxMs > limit {
+		t.Errorf("latency max %.1f ms, longer than sending and the drain together (%.1f ms)", l.MaxMs, limit)
 	}
 	if ct := cn.ConnectTime; ct.Count != uint64(cn.Connected) || ct.P50Ms <= 0 || ct.P50Ms > ct.MaxMs {
 		t.Errorf("connect time: %+v", ct)
