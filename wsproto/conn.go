@@ -45,6 +45,15 @@ type ConnOptions struct {
 	// peer's close frame, and how long an endpoint that failed the connection
 	// waits for the peer to go away. 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+
+	// CompressionThreshold is, when permessage-deflate is in use (see
+	// AcceptOptions.Compression and DialOptions.Compression), the shortest
+	// payload WriteMessage compresses: shorter messages gain too little to
+	// be worth the time. 0 means DefaultCompressionThreshold; a negative
+	// value compresses every message. MaxMessageSize applies to a
+	// compressed message's size once inflated, and to its compressed size
+	// on the wire.
+	CompressionThreshold int
 }
 
 // Defaults for ConnOptions.
@@ -74,6 +83,8 @@ type Conn struct {
 	netConn      net.Conn
 	server       bool
 	subprotocol  string
+	deflate      bool // permessage-deflate negotiated (RFC 7692), without context takeover both ways
+	compressMin  int  // the shortest payload WriteMessage compresses
 	closeTimeout time.Duration
 	writeTimeout time.Duration
 
@@ -94,6 +105,7 @@ type Conn struct {
 	keyPos      int
 	msgOp       Opcode // OpText or OpBinary while a message is open, else 0
 	msgLen      int64  // payload bytes declared so far by the open message's frames
+	msgDeflated bool   // the open message is compressed (RSV1 on its first frame)
 	msgUTF8     utf8Validator
 	msgReader   messageReader
 	pingHandler func(payload []byte) error
@@ -151,6 +163,12 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 	}
 	if c.writeBufferSize <= 0 {
 		c.writeBufferSize = defaultBufferSize
+	}
+	switch c.compressMin = opts.CompressionThreshold; {
+	case c.compressMin == 0:
+		c.compressMin = DefaultCompressionThreshold
+	case c.compressMin < 0:
+		c.compressMin = 0
 	}
 	size := opts.ReadBufferSize
 	if size <= 0 {
