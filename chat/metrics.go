@@ -35,6 +35,7 @@ type Metrics struct {
 	refusedSends     [len(refusalReasons)]atomic.Uint64
 	closes           [closeCodeSlots]atomic.Uint64 // by code 1000..1015, then "other"
 	fanout           latencyHistogram
+	deflate          FrameCompressor // room events' compressed frames, for members using permessage-deflate
 
 	mu       sync.Mutex
 	refusals map[string]uint64 // handshake refusals by reason
@@ -139,6 +140,9 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	counter("ringchat_duplicate_sends_total", "ringchat.v1 sends whose cid the session had accepted: answered with the original ack, not published again.", m.duplicateSends.Load())
 	counter("ringchat_store_errors_total", "Room events the history store refused (not sent to anyone).", m.storeErrors.Load())
 	counter("ringchat_store_replayed_total", "Room events sent from the history store because the ring no longer held them.", m.storeReplayed.Load())
+	counter("ringchat_compressed_events_total", "Room events compressed (permessage-deflate), once each for every member that uses it.", m.deflate.events.Load())
+	counter("ringchat_compressed_bytes_in_total", "Bytes of the room events' frames before compression.", m.deflate.bytesIn.Load())
+	counter("ringchat_compressed_bytes_out_total", "Bytes of the same frames compressed.", m.deflate.bytesOut.Load())
 
 	fmt.Fprintf(cw, "# HELP ringchat_closes_total Connections ended, by close code (1006: without a close frame).\n# TYPE ringchat_closes_total counter\n")
 	for i := range m.closes {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"ringchat/wsproto"
 )
 
 // DefaultRingCapacity is the number of events a room retains unless configured otherwise.
@@ -49,12 +51,18 @@ type Ring struct {
 	wake    atomic.Value // chan struct{}: closed and replaced when an event is stored while waiting is set
 }
 
-// entry is one stored event. It is immutable: a slot changes by pointing at a new entry.
-// A nil frame marks a lost event; readers count it as missed.
+// entry is one stored event. Its id and frame are immutable: a slot changes by pointing at a
+// new entry. A nil frame marks a lost event; readers count it as missed. z is the event's
+// compressed frame (permessage-deflate), made once, by the first reader that wants it (see
+// ReadCompressed): nil until then, zBusy while it is being made.
 type entry struct {
 	id    uint64
 	frame []byte
+	z     atomic.Pointer[[]byte]
 }
+
+// zBusy marks an entry whose compressed frame a reader is making.
+var zBusy = new([]byte)
 
 // closedChan is what Ready returns when there is no need to wait.
 var closedChan = func() chan struct{} {
@@ -173,6 +181,21 @@ func (r *Ring) wakeWaiters() {
 // stored yet: wait on Ready(newNext). A next beyond Last()+1 waits for ids not yet put, so
 // positions coming from clients should be checked against the log's Last() first.
 func (r *Ring) Read(next uint64, dst [][]byte) (frames [][]byte, newNext, missed uint64) {
+	return r.read(next, dst, nil)
+}
+
+// ReadCompressed is Read for a reader whose connection negotiated permessage-deflate: each
+// frame is the event's compressed frame, from z. The first reader that wants an event's
+// compressed frame makes it and keeps it in the event's entry, for every reader after it, so
+// an event is compressed at most once however many members compress. A reader that comes
+// while another is making it gets the plain frame instead (RFC 7692 lets any message go
+// uncompressed) rather than wait or compress it again. Events shorter than z.Threshold, and
+// frames other than text or binary, are plain for everyone.
+func (r *Ring) ReadCompressed(next uint64, dst [][]byte, z *FrameCompressor) (frames [][]byte, newNext, missed uint64) {
+	return r.read(next, dst, z)
+}
+
+func (r *Ring) read(next uint64, dst [][]byte, z *FrameCompressor) (frames [][]byte, newNext, missed uint64) {
 	if next == 0 {
 		next = 1
 	}
@@ -196,6 +219,9 @@ func (r *Ring) Read(next uint64, dst [][]byte) (frames [][]byte, newNext, missed
 			next = oldest
 		case e.frame == nil: // gap left by a failed encode
 			missed++
+			next++
+		case z != nil:
+			frames = append(frames, z.frame(e))
 			next++
 		default:
 			frames = append(frames, e.frame)
@@ -232,4 +258,74 @@ func (r *Ring) Ready(next uint64) <-chan struct{} {
 		return closedChan
 	}
 	return ch
+}
+
+// FrameCompressor makes the compressed frames of ReadCompressed and counts its work. The
+// zero value compresses every event of DefaultCompressionThreshold bytes or more. Its
+// methods are safe for concurrent use.
+type FrameCompressor struct {
+	// Threshold is the shortest payload compressed; 0 means DefaultCompressionThreshold,
+	// negative means every one. Set it before the first use.
+	Threshold int
+
+	events   atomic.Uint64 // events compressed
+	bytesIn  atomic.Uint64 // their frames' bytes before
+	bytesOut atomic.Uint64 // and after
+}
+
+// DefaultCompressionThreshold is the shortest event payload, in bytes, that is compressed
+// for members using permessage-deflate: wsproto's measured threshold.
+const DefaultCompressionThreshold = wsproto.DefaultCompressionThreshold
+
+// frame returns e's compressed frame, making it if no reader has: see ReadCompressed.
+func (z *FrameCompressor) frame(e *entry) []byte {
+	if p := e.z.Load(); p != nil {
+		if p == zBusy {
+			return e.frame
+		}
+		return *p
+	}
+	op, payload, ok := splitFrame(e.frame)
+	threshold := z.Threshold
+	switch {
+	case threshold == 0:
+		threshold = DefaultCompressionThreshold
+	case threshold < 0:
+		threshold = 0
+	}
+	if !ok || len(payload) < threshold || !e.z.CompareAndSwap(nil, zBusy) {
+		return e.frame
+	}
+	f := wsproto.AppendCompressedFrame(make([]byte, 0, len(e.frame)/2+wsproto.MaxHeaderSize), op, payload)
+	if len(f) >= len(e.frame) {
+		f = e.frame // incompressible: not worth the receivers' time
+	}
+	e.z.Store(&f)
+	z.events.Add(1)
+	z.bytesIn.Add(uint64(len(e.frame)))
+	z.bytesOut.Add(uint64(len(f)))
+	return f
+}
+
+// splitFrame returns the opcode and payload of a whole, unmasked, final text or binary
+// frame, as the ring holds them, and false for anything else.
+func splitFrame(f []byte) (wsproto.Opcode, []byte, bool) {
+	if len(f) < 2 || f[0]&0xF0 != 0x80 || f[1]&0x80 != 0 {
+		return 0, nil, false
+	}
+	op := wsproto.Opcode(f[0] & 0xF)
+	if op != wsproto.OpText && op != wsproto.OpBinary {
+		return 0, nil, false
+	}
+	h := 2
+	switch f[1] {
+	case 126:
+		h = 4
+	case 127:
+		h = 10
+	}
+	if len(f) < h {
+		return 0, nil, false
+	}
+	return op, f[h:], true
 }

@@ -61,6 +61,11 @@ type Options struct {
 	ReadGoroutines   bool          // read every connection on a goroutine of its own, as where there is no epoll (TLS, not Linux), instead of parking idle ones in the poller
 	Web              http.Handler  // serves GET / for browsers; a short text page when nil
 	Logger           *slog.Logger  // slog.Default() when nil
+
+	// Compression takes clients' offers of permessage-deflate (RFC 7692):
+	// a room event is then compressed once, for every member that took it.
+	Compression          bool
+	CompressionThreshold int // shortest event compressed; DefaultCompressionThreshold (negative: every one)
 }
 
 // DefaultWriteTimeout is how long a socket may accept nothing before it is
@@ -210,7 +215,10 @@ func NewServer(opts Options) (*Server, error) {
 		OriginPatterns:          opts.AllowedOrigins,
 		InsecureSkipOriginCheck: opts.AllowAnyOrigin,
 		HandshakeTimeout:        opts.HandshakeTimeout,
+		Compression:             opts.Compression,
 	}
+	s.accept.CompressionThreshold = opts.CompressionThreshold
+	s.metrics.deflate.Threshold = opts.CompressionThreshold
 	if opts.Presence != nil {
 		opts.Presence.Departed(s.departed)
 	}

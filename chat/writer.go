@@ -227,7 +227,13 @@ func (c *conn) readRoom(frames [][]byte, blocking bool) ([][]byte, roomRead) {
 	}
 	if c.sub.next >= r.ring.Oldest() {
 		base := len(frames)
-		got, next, missed := r.ring.Read(c.sub.next, frames[base:base:maxBatch])
+		var got [][]byte
+		var next, missed uint64
+		if c.ws.Compression() {
+			got, next, missed = r.ring.ReadCompressed(c.sub.next, frames[base:base:maxBatch], &c.srv.metrics.deflate)
+		} else {
+			got, next, missed = r.ring.Read(c.sub.next, frames[base:base:maxBatch])
+		}
 		if missed == 0 {
 			full := len(got) == maxBatch-base
 			if n := withinBytes(got, maxBatchBytes); n < len(got) {

@@ -162,10 +162,14 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	loc := r.tgt.clientURL(clientName(i), roomName(room))
 	var w wire
 	if r.cfg.Client == ClientRaw {
-		rc, err := dialRaw(conn, loc, r.tgt.Origin.String(), r.cfg.maxPayload())
+		rc, err := dialRaw(conn, loc, r.tgt.Origin.String(), r.cfg.maxPayload(), r.cfg.Compression)
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
+		if r.cfg.Compression && !rc.rd.deflate {
+			return nil, errors.New("handshake: the server declined permessage-deflate")
+		}
+		rc.rd.counter = &r.wireBytes
 		w = rc
 	} else {
 		cfg := &websocket.Config{Location: loc, Origin: r.tgt.Origin, Version: websocket.ProtocolVersionHybi13}

@@ -52,7 +52,7 @@ func benchWire(b *testing.B, kind ClientKind) (wire, net.Conn) {
 	var w wire
 	switch kind {
 	case ClientRaw:
-		rc, err := dialRaw(nc, u, "http://"+u.Host, 64<<10)
+		rc, err := dialRaw(nc, u, "http://"+u.Host, 64<<10, false)
 		if err != nil {
 			b.Fatal(err)
 		}

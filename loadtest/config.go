@@ -24,6 +24,14 @@ type Config struct {
 	// ClientXNet, the default, or ClientRaw. Empty means ClientXNet.
 	Client ClientKind
 
+	// Compression makes raw clients offer permessage-deflate (RFC 7692)
+	// and read the compressed events of a server that takes it
+	// (-compression). x/net clients cannot.
+	Compression bool
+	// Prose pads message texts with English words rather than 'x', so that
+	// they compress as chat does (-prose).
+	Prose bool
+
 	// Clients is the number of connections (-clients).
 	Clients int
 	// Senders is how many of the clients send messages; every client
@@ -134,6 +142,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Client != "" && c.Client != ClientXNet && c.Client != ClientRaw:
 		return invalid("client must be %s or %s, not %q", ClientXNet, ClientRaw, c.Client)
+	case c.Compression && c.Client != ClientRaw:
+		return invalid("compression needs the raw clients (client %s): x/net has no permessage-deflate", ClientRaw)
 	case c.Clients < 1 || c.Clients > MaxClients:
 		return invalid("clients must be 1 to %d, not %d", MaxClients, c.Clients)
 	case c.Senders < 0 || c.Senders > c.Clients:

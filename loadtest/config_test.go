@@ -43,6 +43,8 @@ func TestValidate(t *testing.T) {
 		{"metrics", func(c *Config) { c.ServerMetrics = "http://127.0.0.1:8080/metrics" }, "", false},
 		{"metrics not http", func(c *Config) { c.ServerMetrics = "ws://127.0.0.1:8080/metrics" }, "server-metrics", false},
 		{"remote metrics", func(c *Config) { c.ServerMetrics = "http://example.com/metrics" }, "not a loopback", true},
+		{"compression with raw clients", func(c *Config) { c.Client, c.Compression = ClientRaw, true }, "", false},
+		{"compression with x/net clients", func(c *Config) { c.Compression = true }, "compression", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

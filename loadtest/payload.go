@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"strconv"
+	"strings"
 )
 
 // Every chat message the generator sends is one line of printable ASCII:
@@ -40,6 +41,7 @@ type stamp struct {
 // payload builds the texts of one sender in place, without allocating.
 type payload struct {
 	buf    []byte
+	pad    []byte // the padding, when it is not 'x': buf's bytes past the header come from it
 	run    string
 	sender int
 	hdrLen int // length of the previous header; the rest is padding
@@ -64,6 +66,9 @@ func (p *payload) text(seq uint64, nanos int64) []byte {
 	n := len(b)
 	for i := n; i < p.hdrLen; i++ {
 		p.buf[i] = 'x'
+		if p.pad != nil {
+			p.buf[i] = p.pad[i]
+		}
 	}
 	p.hdrLen = n
 	return p.buf
@@ -101,4 +106,44 @@ func parseText(text []byte, run string) (s stamp, ours, ok bool) {
 		return s, true, false
 	}
 	return stamp{sender: int(f[0]), seq: f[1], nanos: int64(f[2])}, true, true
+}
+
+// prose makes the padding English words (see Prose), so that the text
+// compresses about as chat does rather than to almost nothing.
+func (p *payload) prose() {
+	p.pad = Prose(len(p.buf))
+	copy(p.buf[p.hdrLen:], p.pad[p.hdrLen:])
+}
+
+// proseWords are the words Prose draws from.
+var proseWords = strings.Fields(`the of and to in a is that for it as was with be by on not he I this are or his from at which but
+have an they you were her she there one all we their been has when who will more no if out so said what up its about into
+than them can only other new some time could these two may then do first any my now such like our over man me even most made
+after also did many before must through back years where much your way well down should because each just those people how
+too little state good very make world still own see men work long get here between both life being under never day same another
+know while last might us great old year off come since against go came right used take three sea harbour boat fog morning
+night mother brother letter station road river house window door table bread coffee rain wind winter summer garden town street`)
+
+// Prose returns n bytes of English-like text: words of a common
+// vocabulary in an order drawn from a fixed seed, with commas and full
+// stops. Deflate shrinks it to about half, as it does chat prose; it never
+// needs a JSON escape.
+func Prose(n int) []byte {
+	b := make([]byte, 0, n+16)
+	x := uint32(2463534242)
+	for len(b) < n {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b = append(b, proseWords[x%uint32(len(proseWords))]...)
+		switch x >> 28 {
+		case 0:
+			b = append(b, ". "...)
+		case 1:
+			b = append(b, ", "...)
+		default:
+			b = append(b, ' ')
+		}
+	}
+	return b[:n]
 }

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -40,6 +41,8 @@ type rawConn struct {
 	rd    rawReader
 	msg   []byte // a fragmented message being reassembled
 	msgOp byte   // its opcode; 0 when none is open
+	msgZ  bool   // it is compressed (permessage-deflate)
+	zbuf  []byte // compressed messages are inflated here; allocated on first use
 
 	wmu       sync.Mutex
 	wbuf      []byte // the frame being masked; allocated on first write
@@ -96,7 +99,11 @@ func acceptKey(key string) string {
 // bytes. Bytes the server sent after its response — its first frames —
 // stay in the read buffer. The caller bounds the handshake with nc's
 // deadline.
-func dialRaw(nc net.Conn, u *url.URL, origin string, limit int) (*rawConn, error) {
+//
+// With deflate it offers permessage-deflate (RFC 7692) without context
+// takeover either way, and reads the compressed messages of a server that
+// takes it; it sends its own uncompressed, as the extension allows.
+func dialRaw(nc net.Conn, u *url.URL, origin string, limit int, deflate bool) (*rawConn, error) {
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	key := base64.StdEncoding.EncodeToString(nonce[:])
@@ -105,8 +112,11 @@ func dialRaw(nc net.Conn, u *url.URL, origin string, limit int) (*rawConn, error
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"Origin: " + origin + "\r\n\r\n"
+		"Sec-WebSocket-Version: 13\r\n"
+	if deflate {
+		req += "Sec-WebSocket-Extensions: " + deflateOffer + "\r\n"
+	}
+	req += "Origin: " + origin + "\r\n\r\n"
 	if _, err := nc.Write([]byte(req)); err != nil {
 		return nil, fmt.Errorf("loadtest: raw client: writing the handshake: %w", err)
 	}
@@ -115,7 +125,7 @@ func dialRaw(nc net.Conn, u *url.URL, origin string, limit int) (*rawConn, error
 	if err != nil {
 		return nil, err
 	}
-	if err := checkResponse(head, key); err != nil {
+	if c.rd.deflate, err = checkResponse(head, key, deflate); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -145,29 +155,64 @@ func (c *rawConn) readResponseHeader() ([]byte, error) {
 // checkResponse checks the server's response to a handshake with key, as
 // RFC 6455 section 4.1 requires of a client: status 101, Upgrade websocket,
 // Connection upgrade, the right Sec-WebSocket-Accept, and no extension or
-// subprotocol that was not asked for.
-func checkResponse(head []byte, key string) error {
+// subprotocol that was not asked for. It reports whether the server took
+// the offer of permessage-deflate (deflate: whether one was made).
+func checkResponse(head []byte, key string, deflate bool) (bool, error) {
 	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), nil)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errRawHandshake, err)
+		return false, fmt.Errorf("%w: %v", errRawHandshake, err)
 	}
 	resp.Body.Close()
 	h := resp.Header
+	ext := strings.Join(h.Values("Sec-WebSocket-Extensions"), ",")
 	switch {
 	case resp.StatusCode != http.StatusSwitchingProtocols:
-		return fmt.Errorf("%w: status %s", errRawHandshake, resp.Status)
+		return false, fmt.Errorf("%w: status %s", errRawHandshake, resp.Status)
 	case !hasToken(h, "Upgrade", "websocket"):
-		return fmt.Errorf("%w: Upgrade %q, want websocket", errRawHandshake, h.Get("Upgrade"))
+		return false, fmt.Errorf("%w: Upgrade %q, want websocket", errRawHandshake, h.Get("Upgrade"))
 	case !hasToken(h, "Connection", "upgrade"):
-		return fmt.Errorf("%w: Connection %q, want Upgrade", errRawHandshake, h.Get("Connection"))
+		return false, fmt.Errorf("%w: Connection %q, want Upgrade", errRawHandshake, h.Get("Connection"))
 	case h.Get("Sec-WebSocket-Accept") != acceptKey(key):
-		return fmt.Errorf("%w: Sec-WebSocket-Accept %q, want %q", errRawHandshake, h.Get("Sec-WebSocket-Accept"), acceptKey(key))
-	case h.Get("Sec-WebSocket-Extensions") != "":
-		return fmt.Errorf("%w: extension %q that was not offered", errRawHandshake, h.Get("Sec-WebSocket-Extensions"))
+		return false, fmt.Errorf("%w: Sec-WebSocket-Accept %q, want %q", errRawHandshake, h.Get("Sec-WebSocket-Accept"), acceptKey(key))
+	case ext != "" && !(deflate && deflateAccepted(ext)):
+		return false, fmt.Errorf("%w: extension %q that was not offered", errRawHandshake, ext)
 	case h.Get("Sec-WebSocket-Protocol") != "":
-		return fmt.Errorf("%w: subprotocol %q that was not offered", errRawHandshake, h.Get("Sec-WebSocket-Protocol"))
+		return false, fmt.Errorf("%w: subprotocol %q that was not offered", errRawHandshake, h.Get("Sec-WebSocket-Protocol"))
 	}
-	return nil
+	return ext != "", nil
+}
+
+// deflateOffer is the raw client's offer of permessage-deflate: no context
+// takeover either way, so that every message inflates on its own.
+const deflateOffer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+// deflateAccepted reports whether ext is an acceptance of deflateOffer
+// the raw client can read: permessage-deflate alone, with
+// server_no_context_takeover (RFC 7692 7.1.1.1), and no parameter it did
+// not offer. server_max_window_bits needs nothing of a reader that
+// inflates with a 32 KiB window.
+func deflateAccepted(ext string) bool {
+	params := strings.Split(ext, ";")
+	if strings.TrimSpace(params[0]) != "permessage-deflate" {
+		return false
+	}
+	noContext := false
+	seen := map[string]bool{}
+	for _, p := range params[1:] {
+		name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		switch name {
+		case "server_no_context_takeover":
+			noContext = true
+		case "client_no_context_takeover", "server_max_window_bits":
+		default:
+			return false
+		}
+	}
+	return noContext
 }
 
 // hasToken reports whether a comma-separated header has token, ignoring
@@ -257,6 +302,7 @@ func (c *rawConn) eachMessage(fn func([]byte)) error {
 				return true
 			}
 			r.end += n
+			r.count(n)
 			if need, readErr = c.deliver(fn); readErr != nil {
 				return true
 			}
@@ -302,9 +348,9 @@ func (c *rawConn) buffered() (msg []byte, ok bool, need int, err error) {
 				return nil, false, 0, c.fail(errExpectedContinuation)
 			}
 			if f.fin {
-				return c.message(f.op, f.payload)
+				return c.message(f.op, f.payload, f.rsv1)
 			}
-			c.msg, c.msgOp = append(c.msg[:0], f.payload...), f.op
+			c.msg, c.msgOp, c.msgZ = append(c.msg[:0], f.payload...), f.op, f.rsv1
 		case opContinuation:
 			switch {
 			case c.msgOp == 0:
@@ -316,7 +362,7 @@ func (c *rawConn) buffered() (msg []byte, ok bool, need int, err error) {
 			if f.fin {
 				op := c.msgOp
 				c.msgOp = 0
-				return c.message(op, c.msg)
+				return c.message(op, c.msg, c.msgZ)
 			}
 		case opPing:
 			c.writeFrame(opPong, f.payload) // a failed write shows in the next read
@@ -327,9 +373,15 @@ func (c *rawConn) buffered() (msg []byte, ok bool, need int, err error) {
 	}
 }
 
-// message returns a whole message, failing the connection for text that
-// is not UTF-8.
-func (c *rawConn) message(op byte, p []byte) ([]byte, bool, int, error) {
+// message returns a whole message, inflated when it is compressed (z),
+// failing the connection for text that is not UTF-8.
+func (c *rawConn) message(op byte, p []byte, z bool) ([]byte, bool, int, error) {
+	if z {
+		var err error
+		if p, err = c.inflate(p); err != nil {
+			return nil, false, 0, c.fail(err)
+		}
+	}
 	if op == opText && !utf8.Valid(p) {
 		return nil, false, 0, c.fail(errRawInvalidUTF8)
 	}
@@ -374,7 +426,7 @@ func (c *rawConn) fail(err error) error {
 	switch {
 	case errors.Is(err, errFrameTooLarge):
 		c.writeClose(closeTooBig)
-	case errors.Is(err, errRawInvalidUTF8):
+	case errors.Is(err, errRawInvalidUTF8), errors.Is(err, errRawCorrupt):
 		c.writeClose(closeInvalidData)
 	case isProtocolError(err):
 		c.writeClose(closeProtocolError)
@@ -383,7 +435,7 @@ func (c *rawConn) fail(err error) error {
 }
 
 func isProtocolError(err error) bool {
-	for _, e := range []error{errMaskedFrame, errReservedBits, errReservedOpcode, errLengthOverflow, errNonMinimalLength,
+	for _, e := range []error{errMaskedFrame, errReservedBits, errCompressedControl, errReservedOpcode, errLengthOverflow, errNonMinimalLength,
 		errControlTooLong, errControlFragmented, errUnexpectedContinuation, errExpectedContinuation, errClosePayloadTooShort, errInvalidCloseCode} {
 		if err == e {
 			return true
@@ -449,4 +501,83 @@ func appendMaskedFrame(b []byte, op byte, key [4]byte, payload []byte) []byte {
 		b[start+i] ^= key[i&3]
 	}
 	return b
+}
+
+// errRawCorrupt is the raw client's error for a compressed message that is
+// not DEFLATE data (failed with 1007, as wsproto does).
+var errRawCorrupt = errors.New("loadtest: raw client: compressed message is not valid DEFLATE data (RFC 7692 7.2.2)")
+
+// inflater is a pooled flate reader: the generator's thousands of clients
+// share a few, rather than keep one each between messages.
+type inflater struct {
+	r   io.ReadCloser
+	src deflatedSource
+}
+
+var inflaters sync.Pool // of *inflater
+
+// deflatedSource is a compressed message followed by the tail a receiver
+// appends (RFC 7692 7.2.2: 0x00 0x00 0xff 0xff; then an empty final block,
+// so that the reader ends with io.EOF). It is a flate.Reader, so flate
+// reads it without a bufio.Reader of its own.
+type deflatedSource struct{ msg, tail []byte }
+
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+func (s *deflatedSource) Read(p []byte) (int, error) {
+	if len(s.msg) == 0 {
+		s.msg, s.tail = s.tail, nil
+	}
+	if len(s.msg) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.msg)
+	s.msg = s.msg[n:]
+	return n, nil
+}
+
+func (s *deflatedSource) ReadByte() (byte, error) {
+	if len(s.msg) == 0 {
+		s.msg, s.tail = s.tail, nil
+	}
+	if len(s.msg) == 0 {
+		return 0, io.EOF
+	}
+	b := s.msg[0]
+	s.msg = s.msg[1:]
+	return b, nil
+}
+
+// inflate decompresses the message z into the connection's inflate
+// buffer, which the result aliases, within the read limit.
+func (c *rawConn) inflate(z []byte) ([]byte, error) {
+	f, _ := inflaters.Get().(*inflater)
+	if f == nil {
+		f = &inflater{}
+		f.src = deflatedSource{z, deflateTail}
+		f.r = flate.NewReader(&f.src)
+	} else {
+		f.src = deflatedSource{z, deflateTail}
+		f.r.(flate.Resetter).Reset(&f.src, nil)
+	}
+	defer func() { f.src = deflatedSource{}; inflaters.Put(f) }()
+	out := c.zbuf[:0]
+	limit := c.rd.limit
+	for {
+		if len(out) == cap(out) {
+			out = append(out, 0)[:len(out)]
+		}
+		p := out[len(out):min(cap(out), limit+1)]
+		n, err := f.r.Read(p)
+		out = out[:len(out)+n]
+		c.zbuf = out
+		switch {
+		case len(out) > limit:
+			return nil, errFrameTooLarge
+		case err == io.EOF:
+			return out, nil
+		case err != nil:
+			return nil, errRawCorrupt
+		}
+	}
 }

@@ -102,7 +102,7 @@ func dialTest(t *testing.T, addr string, limit int) (*rawConn, error) {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	u := &url.URL{Scheme: "ws", Host: addr, Path: "/ws", RawQuery: "name=lt-1&room=loadtest-0"}
-	return dialRaw(nc, u, "http://"+addr, limit)
+	return dialRaw(nc, u, "http://"+addr, limit, false)
 }
 
 // hangUp, at the end of a response, makes the server close the connection

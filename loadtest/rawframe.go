@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync/atomic"
 )
 
 // The raw client's frame reader: server frames parsed straight out of one
@@ -31,6 +32,7 @@ var (
 	errControlTooLong    = errors.New("loadtest: raw client: control frame longer than 125 bytes (RFC 6455 5.5)")
 	errControlFragmented = errors.New("loadtest: raw client: fragmented control frame (RFC 6455 5.5)")
 	errFrameTooLarge     = errors.New("loadtest: raw client: message longer than the client's limit")
+	errCompressedControl = errors.New("loadtest: raw client: RSV1 on a control or continuation frame (RFC 7692 6.1)")
 )
 
 // rawFrame is one parsed server frame. Payload aliases the reader's
@@ -38,6 +40,7 @@ var (
 type rawFrame struct {
 	fin     bool
 	op      byte
+	rsv1    bool // the first frame of a compressed message (RFC 7692 6)
 	payload []byte
 }
 
@@ -49,16 +52,20 @@ func isControl(op byte) bool { return op&0x8 != 0 }
 // b holds only part of it, n = 0 and need, the length b must reach for the
 // frame to be parsed (exact once the header is complete, a lower bound
 // before). Only the header is read to judge a frame: a payload over the
-// limit is refused before a byte of it arrives.
-func parseFrame(b []byte, limit int) (f rawFrame, n, need int, err error) {
+// limit is refused before a byte of it arrives. With deflate
+// (permessage-deflate negotiated) RSV1 may mark the first frame of a data
+// message.
+func parseFrame(b []byte, limit int, deflate bool) (f rawFrame, n, need int, err error) {
 	if len(b) < 2 {
 		return f, 0, 2, nil
 	}
 	b0, b1 := b[0], b[1]
-	f.fin, f.op = b0&0x80 != 0, b0&0x0F
+	f.fin, f.op, f.rsv1 = b0&0x80 != 0, b0&0x0F, b0&0x40 != 0
 	switch {
-	case b0&0x70 != 0:
+	case b0&0x30 != 0, f.rsv1 && !deflate:
 		return f, 0, 0, errReservedBits
+	case f.rsv1 && (isControl(f.op) || f.op == opContinuation):
+		return f, 0, 0, errCompressedControl
 	case f.op > opBinary && f.op < opClose || f.op > opPong:
 		return f, 0, 0, errReservedOpcode
 	case b1&0x80 != 0:
@@ -114,7 +121,9 @@ func parseFrame(b []byte, limit int) (f rawFrame, n, need int, err error) {
 type rawReader struct {
 	buf        []byte
 	start, end int
-	limit      int // the longest payload accepted
+	limit      int            // the longest payload accepted
+	deflate    bool           // permessage-deflate negotiated: RSV1 allowed on a message's first frame
+	counter    *atomic.Uint64 // when set, counts the bytes read from the socket
 }
 
 // rawBufferSize is the size of a raw client's read buffer: it holds a
@@ -129,7 +138,7 @@ func newRawReader(limit int) rawReader {
 // all of it, ok is false and need is the length it must have from r.start
 // (see parseFrame). The payload is valid until the buffer is next filled.
 func (r *rawReader) frame() (f rawFrame, ok bool, need int, err error) {
-	f, n, need, err := parseFrame(r.buf[r.start:r.end], r.limit)
+	f, n, need, err := parseFrame(r.buf[r.start:r.end], r.limit, r.deflate)
 	if err != nil || n == 0 {
 		return f, false, need, err
 	}
@@ -176,6 +185,7 @@ func (r *rawReader) fill(src io.Reader, need int) error {
 	r.room(need)
 	m, err := src.Read(r.buf[r.end:])
 	r.end += m
+	r.count(m)
 	if m > 0 {
 		return nil
 	}
@@ -183,4 +193,11 @@ func (r *rawReader) fill(src io.Reader, need int) error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// count adds n bytes read to the counter, if there is one.
+func (r *rawReader) count(n int) {
+	if r.counter != nil && n > 0 {
+		r.counter.Add(uint64(n))
+	}
 }

@@ -74,7 +74,7 @@ func TestParseFrame(t *testing.T) {
 			if limit == 0 {
 				limit = 1 << 10
 			}
-			f, n, need, err := parseFrame(tc.in, limit)
+			f, n, need, err := parseFrame(tc.in, limit, false)
 			switch {
 			case !errors.Is(err, tc.err):
 				t.Fatalf("error %v, want %v", err, tc.err)
@@ -196,7 +196,7 @@ func FuzzRawFrames(f *testing.F) {
 		var whole []rawFrame
 		var verdict error
 		for rest := b; ; {
-			fr, n, need, err := parseFrame(rest, limit)
+			fr, n, need, err := parseFrame(rest, limit, false)
 			if err != nil {
 				verdict = err
 				break

@@ -141,6 +141,13 @@ func (res *Result) WriteText(w io.Writer) error {
 		p("deliveries    expected %d  delivered %d  lost %d (%.3f%%)\n", m.Expected, m.Delivered, m.Lost, 100*m.LossRatio)
 		p("              duplicated %d  out of order %d  gaps %d  server errors %d\n", m.Duplicated, m.OutOfOrder, m.Gaps, m.ServerErrors)
 		p("  throughput  %.0f deliveries/s while sending, drain %.2fs\n", m.DeliveriesPerSec, m.DrainS)
+		if m.WireBytesPerDelivery > 0 {
+			z := ""
+			if c.Compression {
+				z = ", permessage-deflate"
+			}
+			p("  wire        %.0f bytes read per delivery%s\n", m.WireBytesPerDelivery, z)
+		}
 		p("  latency     %s\n", latencyLine(res.Latency))
 	}
 	if s := res.Server; s != nil {

@@ -49,15 +49,17 @@ type ServerLimits struct {
 
 // ResultConfig records the configuration of the run.
 type ResultConfig struct {
-	Client    ClientKind `json:"client"` // the clients' implementation: xnet or raw
-	Clients   int        `json:"clients"`
-	Senders   int        `json:"senders"`
-	Rooms     int        `json:"rooms"`
-	Rate      float64    `json:"rate"` // messages per second, all senders together
-	DurationS float64    `json:"duration_s"`
-	Size      int        `json:"size"` // bytes of message text
-	Ramp      float64    `json:"ramp"` // new connections per second
-	DrainS    float64    `json:"drain_s"`
+	Client      ClientKind `json:"client"`      // the clients' implementation: xnet or raw
+	Compression bool       `json:"compression"` // raw clients offered permessage-deflate
+	Prose       bool       `json:"prose"`       // texts padded with English words
+	Clients     int        `json:"clients"`
+	Senders     int        `json:"senders"`
+	Rooms       int        `json:"rooms"`
+	Rate        float64    `json:"rate"` // messages per second, all senders together
+	DurationS   float64    `json:"duration_s"`
+	Size        int        `json:"size"` // bytes of message text
+	Ramp        float64    `json:"ramp"` // new connections per second
+	DrainS      float64    `json:"drain_s"`
 }
 
 // ConnectionStats describes how the connections went.
@@ -94,11 +96,16 @@ type MessageStats struct {
 
 	// Expected is the sum over sent messages of the members their room had
 	// when sending started.
-	Expected   uint64 `json:"expected"`
-	Delivered  uint64 `json:"delivered"`    // distinct deliveries
-	Lost       uint64 `json:"lost"`         // Expected - Delivered: not there by the end of the drain
-	Duplicated uint64 `json:"duplicated"`   // deliveries of a message the receiver already had
-	OutOfOrder uint64 `json:"out_of_order"` // arrived after a later message of the same sender
+	Expected  uint64 `json:"expected"`
+	Delivered uint64 `json:"delivered"` // distinct deliveries
+	// WireBytesPerDelivery is what raw clients read from their sockets
+	// from the start of sending to the end of the drain, divided by the
+	// deliveries: the bytes a delivery costs on the wire, frame headers and
+	// compression included (0 for x/net clients, which are not counted).
+	WireBytesPerDelivery float64 `json:"wire_bytes_per_delivery"`
+	Lost                 uint64  `json:"lost"`         // Expected - Delivered: not there by the end of the drain
+	Duplicated           uint64  `json:"duplicated"`   // deliveries of a message the receiver already had
+	OutOfOrder           uint64  `json:"out_of_order"` // arrived after a later message of the same sender
 	// Unverified counts deliveries that arrived so late (more than 64
 	// messages of the sender after their place) that a duplicate cannot be
 	// ruled out; they are counted as delivered.
@@ -202,7 +209,7 @@ func (r *runner) result() Result {
 		URL:     c.URL,
 		Started: r.started,
 		Config: ResultConfig{
-			Client: c.clientKind(), Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
+			Client: c.clientKind(), Compression: c.Compression, Prose: c.Prose, Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
 			DurationS: c.Duration.Seconds(), Size: c.Size, Ramp: c.Ramp, DrainS: c.Drain.Seconds(),
 		},
 		Connections: ConnectionStats{
@@ -269,6 +276,9 @@ func (r *runner) result() Result {
 	}
 	if !end.at.IsZero() && !s1.at.IsZero() {
 		m.DrainS = end.at.Sub(s1.at).Seconds()
+	}
+	if m.Delivered > 0 && end.wire > s0.wire {
+		m.WireBytesPerDelivery = float64(end.wire-s0.wire) / float64(m.Delivered)
 	}
 	res.Messages = m
 	res.Limits = r.limits

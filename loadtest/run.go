@@ -169,6 +169,7 @@ type runner struct {
 	limitsOnce                          sync.Once
 	limits                              *ServerLimits // the first welcome's
 	peakRSS                             atomic.Uint64
+	wireBytes                           atomic.Uint64 // read by raw clients from their sockets
 	markStart, markConnected            mark
 	markSendStart, markSendEnd, markEnd mark
 }
@@ -309,6 +310,9 @@ func (r *runner) send(ctx context.Context, s *sender, first int64, interval floa
 	stop := context.AfterFunc(ctx, func() { s.c.raw.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	p := newPayload(r.cfg.Size, r.runID, s.c.idx)
+	if r.cfg.Prose {
+		p.prose()
+	}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for seq := uint64(0); ; seq++ {
@@ -455,6 +459,7 @@ type mark struct {
 	srv       procstat.Sample
 	srvErr    error
 	delivered uint64
+	wire      uint64 // wireBytes
 }
 
 func (r *runner) mark() mark {
@@ -465,6 +470,7 @@ func (r *runner) mark() mark {
 		r.notePeak(m.srv, m.srvErr)
 	}
 	m.at, m.gen, m.delivered = time.Now(), procstat.SelfCPU(), r.totals().Delivered
+	m.wire = r.wireBytes.Load()
 	m.busy, m.total, m.machineOK = procstat.MachineCPU()
 	return m
 }

@@ -38,6 +38,16 @@ type AcceptOptions struct {
 	// CheckOrigin, when set, replaces the origin policy above.
 	CheckOrigin func(r *http.Request) bool
 
+	// Compression takes the client's offer of permessage-deflate (RFC 7692)
+	// when it is one the server can take, answering with
+	// server_no_context_takeover and client_no_context_takeover: every
+	// compressed message stands alone, so a server frame can go to many
+	// connections and nothing is kept per connection between messages.
+	// Offers that limit the server's window below 15 bits are declined
+	// (compress/flate always uses a 32 KiB window), as are malformed
+	// ones; the connection then proceeds uncompressed.
+	Compression bool
+
 	// HandshakeTimeout bounds writing the 101 response, so a client that
 	// stops reading cannot hold the handler. The request itself is bounded
 	// by http.Server's ReadHeaderTimeout. 0 means 10 seconds.
@@ -66,6 +76,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, refuse(w, &HandshakeError{http.StatusForbidden, "origin " + r.Header.Get("Origin") + " not allowed"})
 	}
 	subprotocol := selectSubprotocol(r, opts.Subprotocols)
+	var extension string
+	if opts.Compression {
+		if exts, err := ParseExtensions(r.Header.Values("Sec-WebSocket-Extensions")); err == nil {
+			extension, _ = negotiateDeflate(exts)
+		}
+	}
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -83,6 +99,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
 		b = append(b, subprotocol...)
 	}
+	if extension != "" {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = append(b, extension...)
+	}
 	b = append(b, "\r\n\r\n"...)
 
 	timeout := opts.HandshakeTimeout
@@ -95,7 +115,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, &HandshakeError{0, "writing the 101 response: " + err.Error()}
 	}
 	_ = netConn.SetDeadline(time.Time{})
-	return newConn(netConn, true, buffered, subprotocol, &opts.ConnOptions), nil
+	c := newConn(netConn, true, buffered, subprotocol, &opts.ConnOptions)
+	c.deflate = extension != ""
+	return c, nil
 }
 
 // checkRequest applies the rules of RFC 6455 4.2.1 to the client's request.

@@ -45,6 +45,15 @@ type ConnOptions struct {
 	// peer's close frame, and how long an endpoint that failed the connection
 	// waits for the peer to go away. 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+
+	// CompressionThreshold is, when permessage-deflate is in use (see
+	// AcceptOptions.Compression and DialOptions.Compression), the shortest
+	// payload WriteMessage compresses: shorter messages gain too little to
+	// be worth the time. 0 means DefaultCompressionThreshold; a negative
+	// value compresses every message. MaxMessageSize applies to a
+	// compressed message's size once inflated, and to its compressed size
+	// on the wire.
+	CompressionThreshold int
 }
 
 // Defaults for ConnOptions.
@@ -91,8 +100,10 @@ type Conn struct {
 	frameMasked bool
 	frameKey    [4]byte
 	msgOp       Opcode // OpText or OpBinary while a message is open, else 0
+	msgDeflated bool   // the open message is compressed (RSV1 on its first frame)
 	msgUTF8     utf8Validator
-	server      bool // set once by newConn; here, where it fills what would be padding
+	server      bool // set once by newConn; here and below, where it fills what would be padding
+	deflate     bool // permessage-deflate negotiated (RFC 7692), without context takeover both ways
 	keyPos      int
 	msgLen      int64 // payload bytes declared so far by the open message's frames
 	msgReader   messageReader
@@ -104,8 +115,9 @@ type Conn struct {
 	wmu             sync.Mutex
 	closeSent       bool
 	whdr            [MaxHeaderSize]byte
-	wbuf            []byte // MaxHeaderSize of headroom, then WriteBufferSize of payload
-	writeBufferSize int
+	wbuf            []byte         // MaxHeaderSize of headroom, then WriteBufferSize of payload
+	writeBufferSize int32          // at most maxBufferSize
+	compressMin     int32          // the shortest payload WriteMessage compresses
 	msgWriter       *messageWriter // made by the first NextWriter
 
 	closeOnce     sync.Once
@@ -117,6 +129,10 @@ type Conn struct {
 	feeding       atomic.Bool // Feed has been called: the read methods are not used
 	writeProgress func()      // see SetWriteProgressHandler; nil for none
 }
+
+// maxBufferSize bounds the sizes a Conn keeps in 32 bits: a write buffer
+// or compression threshold past 1 GiB means nothing more than 1 GiB does.
+const maxBufferSize = 1 << 30
 
 // newConn wraps netConn after a successful handshake. buffered holds bytes
 // the handshake reader had already taken from netConn past the handshake: the
@@ -132,7 +148,7 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 		closeTimeout:    opts.CloseTimeout,
 		writeTimeout:    opts.WriteTimeout,
 		readLimit:       opts.MaxMessageSize,
-		writeBufferSize: opts.WriteBufferSize,
+		writeBufferSize: int32(min(opts.WriteBufferSize, maxBufferSize)),
 	}
 	if c.closeTimeout <= 0 {
 		c.closeTimeout = DefaultCloseTimeout
@@ -145,6 +161,14 @@ func newConn(netConn net.Conn, server bool, buffered []byte, subprotocol string,
 	}
 	if c.writeBufferSize <= 0 {
 		c.writeBufferSize = defaultBufferSize
+	}
+	switch t := opts.CompressionThreshold; {
+	case t == 0:
+		c.compressMin = DefaultCompressionThreshold
+	case t < 0:
+		c.compressMin = 0
+	default:
+		c.compressMin = int32(min(t, maxBufferSize))
 	}
 	size := opts.ReadBufferSize
 	if size <= 0 {

@@ -420,8 +420,9 @@ type ruleCase struct {
 	send     func(m frameMaker) [][]byte // each element is one Write
 	wantCode wsproto.CloseCode
 	wantErr  error
-	msgs     int // valid messages read before the failure
-	pongs    int // pongs the Conn sends before the failure
+	msgs     int  // valid messages read before the failure
+	pongs    int  // pongs the Conn sends before the failure
+	deflate  bool // the Conn has negotiated permessage-deflate (RFC 7692)
 }
 
 func one(b ...[]byte) func(frameMaker) [][]byte {
@@ -634,7 +635,7 @@ func ruleCases() []ruleCase {
 			wantCode: wsproto.CloseProtocolError, wantErr: wsproto.ErrInvalidCloseCode,
 		})
 	}
-	return cases
+	return append(cases, compressedRuleCases()...)
 }
 
 // TestReadRules checks that a peer breaking a rule of RFC 6455 gets the
@@ -657,6 +658,9 @@ func testReadRule(t *testing.T, rk readerKind, server bool, tc ruleCase) {
 	t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
 		t.Parallel()
 		c, peer := newPair(t, server, &tc.opts)
+		if tc.deflate {
+			wsproto.EnableCompressionForTest(c)
+		}
 		r := rk.start(t, c)
 		peer.write(tc.send(peer.mk)...)
 		for range tc.msgs {
@@ -721,22 +725,30 @@ func TestFailWaitsBoundedly(t *testing.T) {
 	}
 }
 
+// wantMsg is a message a Conn must read.
+type wantMsg struct {
+	op wsproto.Opcode
+	p  string
+}
+
+// validCase is a stream a Conn must accept: the messages it reads and the
+// pongs it sends.
+type validCase struct {
+	name      string
+	opts      wsproto.ConnOptions
+	deflate   bool // the Conn has negotiated permessage-deflate (RFC 7692)
+	send      func(m frameMaker) [][]byte
+	want      []wantMsg
+	wantPongs []string
+}
+
 // TestReadValid sends streams a Conn must accept, in both roles, and checks
 // the messages it returns and the pongs it sends.
 func TestReadValid(t *testing.T) {
-	type msg struct {
-		op wsproto.Opcode
-		p  string
-	}
+	type msg = wantMsg
 	big := func(n int) string { return strings.Repeat("x", n) }
 	euro := "\xe2\x82\xac"
-	cases := []struct {
-		name      string
-		opts      wsproto.ConnOptions
-		send      func(m frameMaker) [][]byte
-		want      []msg
-		wantPongs []string
-	}{
+	cases := []validCase{
 		{
 			name: "5.2 7-bit lengths 0 and 125",
 			send: func(m frameMaker) [][]byte {
@@ -868,12 +880,16 @@ func TestReadValid(t *testing.T) {
 			want: []msg{{wsproto.OpBinary, big(300)}},
 		},
 	}
+	cases = append(cases, compressedValidCases()...)
 	for _, rk := range readerKinds {
 		for _, server := range []bool{true, false} {
 			for _, tc := range cases {
 				t.Run(rk.name+"/"+roleName(server)+"/"+tc.name, func(t *testing.T) {
 					t.Parallel()
 					c, peer := newPair(t, server, &tc.opts)
+					if tc.deflate {
+						wsproto.EnableCompressionForTest(c)
+					}
 					r := rk.start(t, c)
 					go func() {
 						// Write from another goroutine: a big message fills the

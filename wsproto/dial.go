@@ -29,6 +29,11 @@ type DialOptions struct {
 	// the server name taken from the URL.
 	TLSConfig *tls.Config
 
+	// Compression offers permessage-deflate (RFC 7692) without context
+	// takeover either way; Conn.Compression reports whether the server
+	// took it. An answer that breaks RFC 7692's rules fails the handshake.
+	Compression bool
+
 	// NetDial, when set, opens the TCP connection instead of a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -133,6 +138,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
 	}
+	if opts.Compression {
+		req.Header.Set("Sec-WebSocket-Extensions", deflateOffer)
+	}
 	if err := req.Write(netConn); err != nil {
 		return fail(err)
 	}
@@ -142,7 +150,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if err != nil {
 		return fail(err)
 	}
-	if err := checkResponse(resp, key, opts.Subprotocols); err != nil {
+	deflate, err := checkResponse(resp, key, opts.Subprotocols, opts.Compression)
+	if err != nil {
 		return fail(err)
 	}
 	stop()
@@ -156,28 +165,40 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		buffered, _ = br.Peek(n)
 	}
 	resp.Body = http.NoBody
-	return newConn(netConn, false, buffered, resp.Header.Get("Sec-WebSocket-Protocol"), &opts.ConnOptions), resp, nil
+	c := newConn(netConn, false, buffered, resp.Header.Get("Sec-WebSocket-Protocol"), &opts.ConnOptions)
+	c.deflate = deflate
+	return c, resp, nil
 }
 
-// checkResponse applies the rules of RFC 6455 4.1 to the server's answer.
-func checkResponse(resp *http.Response, key string, offered []string) error {
+// checkResponse applies the rules of RFC 6455 4.1 to the server's answer,
+// and reports whether it took the offer of permessage-deflate (deflate:
+// whether the client made one).
+func checkResponse(resp *http.Response, key string, offered []string, deflate bool) (bool, error) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
 		resp.Body.Close()
-		return &HandshakeError{resp.StatusCode, strings.TrimSpace(line)}
+		return false, &HandshakeError{resp.StatusCode, strings.TrimSpace(line)}
 	}
+	exts := resp.Header.Values("Sec-WebSocket-Extensions")
 	switch {
 	case !headerHasToken(resp.Header, "Upgrade", "websocket"):
-		return &HandshakeError{0, `server answered without "Upgrade: websocket"`}
+		return false, &HandshakeError{0, `server answered without "Upgrade: websocket"`}
 	case !headerHasToken(resp.Header, "Connection", "upgrade"):
-		return &HandshakeError{0, `server answered without "Connection: Upgrade"`}
+		return false, &HandshakeError{0, `server answered without "Connection: Upgrade"`}
 	case resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key):
-		return &HandshakeError{0, "server answered with a wrong Sec-WebSocket-Accept"}
-	case len(resp.Header.Values("Sec-WebSocket-Extensions")) > 0:
-		return &HandshakeError{0, "server selected an extension the client did not offer"}
+		return false, &HandshakeError{0, "server answered with a wrong Sec-WebSocket-Accept"}
+	case len(exts) > 0 && !deflate:
+		return false, &HandshakeError{0, "server selected an extension the client did not offer"}
 	}
 	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" && !slices.Contains(offered, p) {
-		return &HandshakeError{0, "server selected subprotocol " + p + ", which the client did not offer"}
+		return false, &HandshakeError{0, "server selected subprotocol " + p + ", which the client did not offer"}
 	}
-	return nil
+	if !deflate {
+		return false, nil
+	}
+	took, err := checkDeflateResponse(exts)
+	if err != nil {
+		return false, &HandshakeError{0, strings.TrimPrefix(err.Error(), "wsproto: ")}
+	}
+	return took, nil
 }

@@ -94,9 +94,26 @@
 // idle connection holds no buffer and no goroutine. AfterClose tells such a
 // server when a connection it is not reading has been closed.
 //
+// # Compression
+//
+// AcceptOptions.Compression and DialOptions.Compression negotiate
+// permessage-deflate (RFC 7692), the one extension implemented; Compression
+// reports whether a connection uses it. Both directions run without
+// context takeover: every compressed message stands alone, so compressors
+// and decompressors come from pools for one message at a time (an idle
+// connection holds none), and a server can compress a message once with
+// AppendCompressedFrame and write the frame to every connection that uses
+// the extension. WriteMessage compresses payloads of at least
+// ConnOptions.CompressionThreshold bytes. The read methods and Feed inflate
+// compressed messages within MaxMessageSize, applied to the inflated size
+// as it grows (CloseMessageTooBig), check text once inflated
+// (CloseInvalidPayload), and fail data that is not DEFLATE with
+// CloseInvalidPayload and RSV1 anywhere but on a message's first frame with
+// CloseProtocolError.
+//
 // # Not implemented
 //
-// Extensions (RFC 6455 9), including permessage-deflate (RFC 7692): a frame
-// with a reserved bit set fails the connection, and Dial offers none.
-// WebSockets over HTTP/2 (RFC 8441).
+// Other extensions (RFC 6455 9): a frame with a reserved bit they would
+// define fails the connection. Context takeover and windows below 32 KiB
+// for permessage-deflate. WebSockets over HTTP/2 (RFC 8441).
 package wsproto

@@ -55,3 +55,11 @@ func ReadBufferHeld(c *Conn) bool {
 	defer c.readMu.Unlock()
 	return c.rbuf != nil
 }
+
+// EnableCompressionForTest marks c as having negotiated permessage-deflate,
+// as Accept or Dial with Compression would, for tests over raw frames.
+// Call it before c is used.
+func EnableCompressionForTest(c *Conn) { c.deflate = true }
+
+// Inflate exposes inflate to the fuzz targets.
+var Inflate = inflate

@@ -142,7 +142,7 @@ func (c *Conn) feed(p []byte, onMessage func(Opcode, []byte) error) error {
 			if fs.ctl != nil {
 				fs.ctlLen += copy(fs.ctl[fs.ctlLen:], chunk)
 			} else {
-				if c.msgOp == OpText && !c.msgUTF8.feed(chunk) {
+				if c.msgOp == OpText && !c.msgDeflated && !c.msgUTF8.feed(chunk) {
 					return c.feedFailed(ErrInvalidUTF8)
 				}
 				*fs.msg = append(*fs.msg, chunk...)
@@ -205,6 +205,7 @@ func (c *Conn) startFrame(h Header) error {
 				return c.feedFailed(ErrExpectedContinuation)
 			}
 			c.msgOp = h.Opcode
+			c.msgDeflated = h.Rsv&rsv1 != 0
 			c.msgLen = 0
 			c.msgUTF8.reset()
 			fs.msg = msgPool.Get().(*[]byte)
@@ -240,12 +241,17 @@ func (c *Conn) frameDone(onMessage func(Opcode, []byte) error) error {
 	if !c.frameFin {
 		return nil
 	}
-	if c.msgOp == OpText && !c.msgUTF8.complete() {
+	if c.msgOp == OpText && !c.msgDeflated && !c.msgUTF8.complete() {
 		return c.feedFailed(ErrInvalidUTF8)
 	}
 	op, msg := c.msgOp, fs.msg
 	c.msgOp, fs.msg = 0, nil
-	err := onMessage(op, *msg)
+	var err error
+	if c.msgDeflated {
+		err = c.feedCompressed(op, *msg, onMessage)
+	} else {
+		err = onMessage(op, *msg)
+	}
 	if cap(*msg) <= 64<<10 {
 		*msg = (*msg)[:0]
 		msgPool.Put(msg)
@@ -254,6 +260,21 @@ func (c *Conn) frameDone(onMessage func(Opcode, []byte) error) error {
 		return c.feedFailed(err)
 	}
 	return nil
+}
+
+// feedCompressed inflates a whole compressed message into a pooled buffer
+// and hands it to onMessage, as readCompressed does for ReadMessage.
+func (c *Conn) feedCompressed(op Opcode, z []byte, onMessage func(Opcode, []byte) error) error {
+	bp := msgPool.Get().(*[]byte)
+	p, err := c.inflateMessage(op, (*bp)[:0], z)
+	if err == nil {
+		err = onMessage(op, p)
+	}
+	if cap(p) <= 64<<10 {
+		*bp = p[:0]
+		msgPool.Put(bp)
+	}
+	return err
 }
 
 // controlFrame acts on a control frame's (unmasked) payload, for the read

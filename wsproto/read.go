@@ -1,11 +1,13 @@
 package wsproto
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // ReadMessage reads the next data message whole, into buf's backing array
@@ -25,6 +27,20 @@ func (c *Conn) ReadMessage(buf []byte) (Opcode, []byte, error) {
 		return 0, buf, err
 	}
 	op := c.msgOp
+	if c.msgDeflated {
+		p, err := c.readCompressed(op, buf)
+		return op, p, err
+	}
+	buf, err := c.readRest(buf)
+	if err != nil {
+		return 0, buf, err
+	}
+	return op, buf, c.endMessage()
+}
+
+// readRest reads the rest of the open message's payload, as it arrives on
+// the wire, appending it to buf, up to its final frame.
+func (c *Conn) readRest(buf []byte) ([]byte, error) {
 	for {
 		for c.frameLeft > 0 {
 			if len(buf) == cap(buf) {
@@ -34,16 +50,53 @@ func (c *Conn) ReadMessage(buf []byte) (Opcode, []byte, error) {
 			n, err := c.readPayload(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
 			if err != nil {
-				return 0, buf, err
+				return buf, err
 			}
 		}
 		if c.frameFin {
-			return op, buf, c.endMessage()
+			return buf, nil
 		}
 		if err := c.nextFrame(); err != nil {
-			return 0, buf, err
+			return buf, err
 		}
 	}
+}
+
+// readCompressed reads the open message, which is compressed, through a
+// pooled buffer and inflates it into buf (RFC 7692 7.2.2), within the
+// read limit, checking a text message's UTF-8 once it is inflated.
+func (c *Conn) readCompressed(op Opcode, buf []byte) ([]byte, error) {
+	zp := msgPool.Get().(*[]byte)
+	z, err := c.readRest((*zp)[:0])
+	if err == nil {
+		err = c.endMessage()
+	}
+	if err == nil {
+		buf, err = c.inflateMessage(op, buf, z)
+	}
+	if cap(z) <= 64<<10 {
+		*zp = z[:0]
+		msgPool.Put(zp)
+	}
+	if err != nil {
+		return buf[:0], c.readFailed(err)
+	}
+	return buf, nil
+}
+
+// inflateMessage appends the compressed message z of type op, inflated, to
+// dst, and checks it: the read limit on the inflated size, valid DEFLATE
+// data, and UTF-8 for a text message. z is extended in place.
+func (c *Conn) inflateMessage(op Opcode, dst, z []byte) ([]byte, error) {
+	start := len(dst)
+	dst, err := inflate(dst, z, c.readLimit)
+	if err != nil {
+		return dst, err
+	}
+	if op == OpText && !utf8.Valid(dst[start:]) {
+		return dst, ErrInvalidUTF8
+	}
+	return dst, nil
 }
 
 // NextReader waits for the next data message and returns its opcode and a
@@ -51,14 +104,23 @@ func (c *Conn) ReadMessage(buf []byte) (Opcode, []byte, error) {
 // valid until the next call of NextReader or ReadMessage, which first discard
 // whatever of the message was left unread. The UTF-8 check of a text message
 // happens as its bytes are read: an invalid message fails in the middle, not
-// only at its end.
+// only at its end. A compressed message (permessage-deflate) is read and
+// inflated whole, within the read limit, before NextReader returns.
 func (c *Conn) NextReader() (Opcode, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	return c.msgOp, &c.msgReader, nil
+	op := c.msgOp
+	if c.msgDeflated {
+		p, err := c.readCompressed(op, nil)
+		if err != nil {
+			return 0, nil, err
+		}
+		return op, bytes.NewReader(p), nil
+	}
+	return op, &c.msgReader, nil
 }
 
 // messageReader reads the payload of the open message across its fragments.
@@ -125,7 +187,7 @@ func (c *Conn) discardMessage() error {
 // endMessage closes the open message once its final frame is read, and
 // gives the read buffer back if nothing else is in it.
 func (c *Conn) endMessage() error {
-	if c.msgOp == OpText && !c.msgUTF8.complete() {
+	if c.msgOp == OpText && !c.msgDeflated && !c.msgUTF8.complete() {
 		return c.readFailed(ErrInvalidUTF8)
 	}
 	c.msgOp = 0
@@ -181,6 +243,7 @@ func (c *Conn) nextFrame() error {
 				return c.readFailed(ErrExpectedContinuation)
 			}
 			c.msgOp = h.Opcode
+			c.msgDeflated = h.Rsv&rsv1 != 0
 			c.msgLen = 0
 			c.msgUTF8.reset()
 		}
@@ -215,8 +278,12 @@ func (c *Conn) readHeader() (Header, error) {
 // and on which side of the connection reads it.
 func (c *Conn) checkHeader(h Header) error {
 	switch {
-	case h.Rsv != 0:
-		return ErrReservedBits // no extension is negotiated (5.2)
+	case h.Rsv&^rsv1 != 0, h.Rsv != 0 && !c.deflate:
+		return ErrReservedBits // no extension that defines them is negotiated (5.2)
+	case h.Rsv != 0 && h.Opcode.IsControl():
+		return ErrCompressedControl // RSV1 marks a data message, on its first frame (RFC 7692 6.1)
+	case h.Rsv != 0 && h.Opcode == OpContinuation:
+		return ErrCompressedContinuation
 	case h.Opcode.IsReserved():
 		return ErrReservedOpcode
 	case c.server && !h.Masked:
@@ -283,7 +350,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		c.keyPos = maskBytes(c.frameKey, c.keyPos, p)
 	}
 	c.frameLeft -= int64(n)
-	if c.msgOp == OpText && !c.msgUTF8.feed(p) {
+	if c.msgOp == OpText && !c.msgDeflated && !c.msgUTF8.feed(p) {
 		return n, c.readFailed(ErrInvalidUTF8)
 	}
 	return n, nil

@@ -18,6 +18,9 @@ import (
 // one vectored system call and no copy; a client copies the payload through
 // its write buffer to mask it, leaving payload unchanged. WriteMessage does
 // not check that a text payload is UTF-8: that is the caller's promise.
+// When permessage-deflate is in use, a payload of at least
+// ConnOptions.CompressionThreshold bytes is sent compressed, through a
+// pooled compressor.
 func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrInvalidOpcode
@@ -25,15 +28,28 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 	if c.messageOpen() {
 		return ErrMessageOpen
 	}
+	if c.deflate && len(payload) >= int(c.compressMin) {
+		bp := compressedPool.Get().(*[]byte)
+		z := appendCompressed((*bp)[:0], payload)
+		c.wmu.Lock()
+		err := c.writeFrame(true, rsv1, op, z)
+		c.wmu.Unlock()
+		if cap(z) <= 64<<10 {
+			*bp = z[:0]
+			compressedPool.Put(bp)
+		}
+		return err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeFrame(true, op, payload)
+	return c.writeFrame(true, 0, op, payload)
 }
 
 // WriteFrames writes frames that are already encoded, such as those built by
 // AppendFrame, in one vectored system call (writev) where the connection
 // allows it. The same frames may be written to any number of connections at
-// once: WriteFrames never modifies them. Only a server may write prepared
+// once: WriteFrames never modifies them. Frames from AppendCompressedFrame
+// are only for connections whose Compression is true. Only a server may write prepared
 // frames; a client's must each be masked with a fresh key.
 func (c *Conn) WriteFrames(frames [][]byte) error {
 	if !c.server {
@@ -221,12 +237,13 @@ func (c *Conn) writeControlLocked(op Opcode, payload []byte) error {
 	return c.write(b)
 }
 
-// writeFrame writes one data frame. The caller holds wmu.
-func (c *Conn) writeFrame(fin bool, op Opcode, payload []byte) error {
+// writeFrame writes one data frame with the reserved bits rsv. The caller
+// holds wmu.
+func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, payload []byte) error {
 	if c.closeSent {
 		return ErrCloseSent
 	}
-	h := Header{Fin: fin, Opcode: op, Length: int64(len(payload))}
+	h := Header{Fin: fin, Rsv: rsv, Opcode: op, Length: int64(len(payload))}
 	if c.server {
 		return c.writeVec([][]byte{AppendHeader(c.whdr[:0], h), payload})
 	}
@@ -255,7 +272,7 @@ func (c *Conn) writeFrame(fin bool, op Opcode, payload []byte) error {
 // writeBuffer returns the write buffer, allocating it on first use.
 func (c *Conn) writeBuffer() []byte {
 	if c.wbuf == nil {
-		c.wbuf = make([]byte, MaxHeaderSize+c.writeBufferSize)
+		c.wbuf = make([]byte, MaxHeaderSize+int(c.writeBufferSize))
 	}
 	return c.wbuf
 }
@@ -424,7 +441,7 @@ func newMaskKey() [4]byte {
 // NextWriter returns a writer of one message of type op (OpText or OpBinary),
 // for messages produced in pieces. Written bytes are collected in the write
 // buffer and sent as a fragment whenever it fills; Close sends the final
-// fragment. The writer must be closed before the next message is written.
+// fragment. Its messages are never compressed. The writer must be closed before the next message is written.
 func (c *Conn) NextWriter(op Opcode) (io.WriteCloser, error) {
 	if op != OpText && op != OpBinary {
 		return nil, ErrInvalidOpcode
@@ -467,7 +484,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	size := w.c.writeBufferSize
+	size := int(w.c.writeBufferSize)
 	written := 0
 	for len(p) > 0 {
 		if w.n == size {

@@ -40,6 +40,10 @@ type Config struct {
 	// development server with a self-signed one).
 	InsecureSkipVerify bool
 
+	// Compression offers permessage-deflate (RFC 7692), as browsers do: a
+	// server that takes it sends long events compressed.
+	Compression bool
+
 	In  io.Reader // lines to send
 	Out io.Writer // the conversation
 	Log io.Writer // connection status: connecting, lost, reconnecting
@@ -303,7 +307,7 @@ func (s *session) connect(ctx context.Context) (*wsproto.Conn, error) {
 		s.askedHistory = true
 	}
 	u.RawQuery = q.Encode()
-	opts := &wsproto.DialOptions{Subprotocols: []string{chat.SubprotocolV1}}
+	opts := &wsproto.DialOptions{Subprotocols: []string{chat.SubprotocolV1}, Compression: s.cfg.Compression}
 	if s.cfg.InsecureSkipVerify {
 		opts.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}

@@ -37,6 +37,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Room, "room", "lobby", "`room` to join")
 	fs.IntVar(&cfg.History, "history", 20, "how many of the room's recent `events` to show on joining (0-1000)")
 	fs.BoolVar(&cfg.InsecureSkipVerify, "insecure", false, "accept any TLS certificate for wss:// (development servers with self-signed certificates)")
+	compression := fs.String("compression", "on", "offer permessage-deflate (RFC 7692), as browsers do: `on` or off")
 	fs.DurationVar(&cfg.EchoTimeout, "echo-timeout", 0, "after the input ends, how long to wait for sent messages to come back (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -50,6 +51,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "client: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
+		return 2
+	}
+	switch *compression {
+	case "on":
+		cfg.Compression = true
+	case "off":
+	default:
+		fmt.Fprintf(stderr, "client: invalid -compression %q: want on or off\n", *compression)
 		return 2
 	}
 	if err := checkFlags(cfg); err != nil {

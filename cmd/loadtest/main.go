@@ -146,6 +146,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "chat `endpoint` (ws:// or wss://); name and room are added as query parameters")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a -url or -server-metrics host that is not a loopback address")
 	fs.StringVar((*string)(&cfg.Client), "client", string(cfg.Client), "the clients' WebSocket `implementation`: xnet (golang.org/x/net/websocket, independent of the server's code) or raw (the generator's own minimal client: far less CPU per delivery, so it shows the server's tail)")
+	fs.BoolVar(&cfg.Compression, "compression", false, "raw clients offer permessage-deflate (RFC 7692) and read the server's compressed events (needs -client raw)")
+	fs.BoolVar(&cfg.Prose, "prose", false, "pad message texts with English words instead of x, so that they compress as chat does")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "number of connections")
 	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "how many of the clients send (0: only connect and hold); by default at most -clients")
 	fs.IntVar(&cfg.Rooms, "rooms", cfg.Rooms, "spread the clients and senders round-robin over this many rooms")

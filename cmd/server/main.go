@@ -58,6 +58,8 @@ type config struct {
 	dataDir        string
 	fsync          file.SyncPolicy
 	retention      store.Retention
+	compression    string // -compression: on or off
+	zThreshold     int    // -compression-threshold
 }
 
 // parseFlags reads the command line. Errors are one line, for stderr.
@@ -90,6 +92,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&o.HandshakeTimeout, "handshake-timeout", 10*time.Second, "a client must send its request within this (a slowloris is cut off)")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", chat.DefaultWriteTimeout, "a client that accepts no bytes for this long is dropped")
 	fs.IntVar(&o.SendBufferBytes, "sndbuf", chat.DefaultSendBufferBytes, "kernel send buffer per connection in `bytes` (SO_SNDBUF), bounding what a stalled client holds in the kernel (0: the OS default, autotuned to megabytes)")
+	fs.StringVar(&cfg.compression, "compression", "on", "permessage-deflate (RFC 7692) for clients that offer it, as browsers do: `on` (each room event compressed once for all of them) or off")
+	fs.IntVar(&cfg.zThreshold, "compression-threshold", chat.DefaultCompressionThreshold, "shortest room event in `bytes` that is compressed; shorter ones go plain (0: every one)")
 	fs.StringVar(&cfg.allowOrigins, "allow-origin", "", "comma-separated `origins` besides the server's own that browsers may connect from (e.g. https://chat.example,*.example.org)")
 	fs.BoolVar(&o.AllowAnyOrigin, "insecure-any-origin", false, "let pages from any site connect (development only: allows cross-site WebSocket hijacking)")
 	fs.DurationVar(&cfg.shutdownWithin, "shutdown-timeout", 5*time.Second, "on SIGINT or SIGTERM, how long clients get to answer the 1001 close")
@@ -164,6 +168,21 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("invalid -sndbuf %d: must not be negative", o.SendBufferBytes)
 	case o.SendBufferBytes == 0:
 		o.SendBufferBytes = -1 // the OS default
+	}
+	switch cfg.compression {
+	case "on":
+		o.Compression = true
+	case "off":
+	default:
+		return nil, fmt.Errorf("invalid -compression %q: want on or off", cfg.compression)
+	}
+	switch {
+	case cfg.zThreshold < 0:
+		return nil, fmt.Errorf("invalid -compression-threshold %d: must not be negative", cfg.zThreshold)
+	case cfg.zThreshold == 0:
+		o.CompressionThreshold = -1 // every event
+	default:
+		o.CompressionThreshold = cfg.zThreshold
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, errors.New("-tls-cert and -tls-key go together")

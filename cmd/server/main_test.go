@@ -35,6 +35,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-data", ""}, "-data"},
 		{[]string{"-redis", "http://127.0.0.1:6379"}, "-redis"},
 		{[]string{"-redis", "redis://127.0.0.1:6379", "-store", "file"}, "-redis and -store"},
+		{[]string{"-compression", "yes"}, "-compression"},
+		{[]string{"-compression-threshold", "-1"}, "-compression-threshold"},
+		{[]string{"-compression-threshold", "lots"}, "compression-threshold"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -70,12 +73,35 @@ func TestSendBufferFlag(t *testing.T) {
 	}
 }
 
+// -compression and -compression-threshold: on at 256 bytes by default; a
+// threshold of 0 compresses every event.
+func TestCompressionFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args          []string
+		wantOn        bool
+		wantThreshold int
+	}{
+		{nil, true, chat.DefaultCompressionThreshold},
+		{[]string{"-compression", "off"}, false, chat.DefaultCompressionThreshold},
+		{[]string{"-compression-threshold", "0"}, true, -1},
+		{[]string{"-compression", "on", "-compression-threshold", "1024"}, true, 1024},
+	} {
+		cfg, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if cfg.opts.Compression != tt.wantOn || cfg.opts.CompressionThreshold != tt.wantThreshold {
+			t.Errorf("%v: Compression %v, threshold %d; want %v, %d", tt.args, cfg.opts.Compression, cfg.opts.CompressionThreshold, tt.wantOn, tt.wantThreshold)
+		}
+	}
+}
+
 func TestHelp(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"-h"}, &stderr); code != 0 {
 		t.Errorf("-h: exit status %d, want 0", code)
 	}
-	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns", "-store", "-data", "-fsync", "-history", "-history-age", "-redis", "-node"} {
+	for _, flag := range []string{"-addr", "-ring", "-slow", "-rate", "-tls-cert", "-allow-origin", "-max-conns", "-store", "-data", "-fsync", "-history", "-history-age", "-redis", "-node", "-compression", "-compression-threshold"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("-h does not mention %s", flag)
 		}

@@ -224,6 +224,25 @@ async function waitConnected(page, timeout = WAIT) {
   await page.locator('#status[data-state="connected"]').waitFor({ timeout });
 }
 
+// assertCompressed checks that the page's connection runs with
+// permessage-deflate: Chromium offers it, and the server takes it.
+async function assertCompressed(page, who) {
+  const ext = await page.locator('#status').getAttribute('data-extensions');
+  assert.match(ext ?? '', /^permessage-deflate(;|$)/, `${who}'s connection: extensions ${JSON.stringify(ext)}`);
+}
+
+// metric reads one counter of the server's /metrics.
+async function metric(port, name) {
+  const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = body.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  assert.ok(m, `/metrics lacks ${name}`);
+  return Number(m[1]);
+}
+
+// LONG is a message long enough that the server compresses it.
+const LONG = 'A long message, so that it goes compressed: ' +
+  'the quick brown fox jumps over the lazy dog while the five boxing wizards jump quickly, '.repeat(6) + 'The end.';
+
 function composer(page) {
   return page.getByLabel(/^Message #/);
 }
@@ -352,6 +371,17 @@ test('the web page in Chromium', { timeout: 150_000 }, async (t) => {
     await say(bob, 'hi alice');
     sent.push('hi alice');
     assert.equal((await waitForLine(alice, 'hi alice', 'msg')).from, 'bob');
+
+    // Both connections compress, and a long message arrives whole,
+    // compressed once for both of them.
+    await assertCompressed(alice, 'alice');
+    await assertCompressed(bob, 'bob');
+    const before = await metric(server.port, 'ringchat_compressed_events_total');
+    await say(alice, LONG);
+    sent.push(LONG);
+    await waitForLine(bob, LONG, 'msg');
+    await waitForLine(alice, LONG, 'msg');
+    assert.equal(await metric(server.port, 'ringchat_compressed_events_total'), before + 1, 'the long message compressed once');
     // Own messages come back as the acknowledgement: nothing left pending.
     await waitForLine(alice, 'hello bob', 'msg');
     await alice.locator('.pending-list .item').first().waitFor({ state: 'detached' });
@@ -516,6 +546,13 @@ test('the web page in Chromium', { timeout: 150_000 }, async (t) => {
     sent.push('bob is back');
     await waitForLine(alice, 'bob is back', 'msg');
     await waitForLine(bob, 'bob is back', 'msg');
+    // The new connections compress too.
+    for (const [p, who] of [[alice, 'alice'], [bob, 'bob']]) await assertCompressed(p, who);
+    const long2 = 'after the restart: ' + LONG;
+    await say(bob, long2);
+    sent.push(long2);
+    await waitForLine(alice, long2, 'msg');
+    await waitForLine(bob, long2, 'msg');
     await assertNoDuplicates(alice, 'alice', sent);
     await assertNoDuplicates(bob, 'bob', sent);
     for (const p of [alice, bob]) assert.equal(await countLines(p, RESTARTED), 0, 'a restart with the history on disk is not announced as lost history');

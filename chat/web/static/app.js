@@ -232,6 +232,14 @@
     setStatus(state.attempt === 0 ? 'connecting' : 'reconnecting');
     // Handlers ignore a connection that is no longer the current one: after
     // a change of room the old one's close must not trigger a retry.
+    ws.addEventListener('open', () => {
+      if (state.conn !== conn) return;
+      // What the server took of the browser's offers: permessage-deflate
+      // when it compresses long events. Shown in the indicator's tooltip,
+      // and read by the browser test.
+      el.status.dataset.extensions = ws.extensions;
+      el.status.title = ws.extensions ? `WebSocket extensions: ${ws.extensions}` : 'No WebSocket extensions';
+    });
     ws.addEventListener('message', (ev) => {
       if (state.conn !== conn || typeof ev.data !== 'string') return;
       let e;
