@@ -35,3 +35,11 @@ func ParseEntries(v resp.Value) (ids []uint64, times []int64, bodies []string, e
 	}
 	return ids, times, bodies, err
 }
+
+// RefreshNow refreshes this node's claims, as the refresh loop does every
+// third of PresenceTTL.
+func (p *Presence) RefreshNow() { p.refresh() }
+
+// SetRefreshBatch sets how many claims one call of the refresh script
+// extends, and returns the previous number.
+func SetRefreshBatch(n int) int { return int(refreshBatch.Swap(int64(n))) }
