@@ -122,8 +122,8 @@ func (rep *ClusterReport) Markdown() string {
 			len(cross), median(cross), ratioList(cross), ClusterTarget, verdict, median(all))
 	}
 
-	p("\n**Every run.** Latency from the sender's write to a receiver's parse, over every delivery; cross-node: deliveries to clients on another node than the sender's, through Redis. CPU per delivery is all the nodes' together over the deliveries; Redis's per message is its CPU from the start of sending to the end of the drain over the messages published; idle, with every client connected and nothing sent.\n\n")
-	p("| run | clients | nodes | generator processes | messages | p50 | p99 | p99.9 | cross-node p50 / p99 | lost | dup / out of order | servers µs/delivery | Redis µs/message | Redis cores sending / idle | RSS per node, peak | generator cores | machine busy |\n")
+	p("\n**Every run.** Latency from the sender's write to a receiver's parse, over every delivery; cross-node: deliveries to clients on another node than the sender's, through Redis. CPU per delivery is all the nodes' together over the deliveries; Redis's per message is its CPU from the start of sending to the end of the drain over the messages published (all), and its CPU while sending less what it used idle — with every client connected and nothing sent, over a whole presence-refresh period — over the messages (net of idle: the publishes' own cost, coarse at these few messages and 10 ms ticks).\n\n")
+	p("| run | clients | nodes | generator processes | messages | p50 | p99 | p99.9 | cross-node p50 / p99 | lost | dup / out of order | servers µs/delivery | Redis µs/message: all / net of idle | Redis cores sending / idle | RSS per node, peak | generator cores | machine busy |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n")
 	for _, r := range rep.Runs {
 		name := r.Row.Name
@@ -154,7 +154,7 @@ func (rep *ClusterReport) Markdown() string {
 			if r.RedisIdleCores >= 0 {
 				idle = fmt.Sprintf("%.2f", r.RedisIdleCores)
 			}
-			p("| %s | %.2f / %s ", humanize.Thousands(rs.CPUPerMessageUs), rs.CPUCoresSend, idle)
+			p("| %s / %s | %.2f / %s ", humanize.Thousands(rs.CPUPerMessageUs), netPerMessage(r), rs.CPUCoresSend, idle)
 		} else {
 			p("| - | - ")
 		}
@@ -218,6 +218,17 @@ func (rep *ClusterReport) Markdown() string {
 		p("\n**Warnings of the runs:**\n\n%s\n", strings.Join(warnings, "\n"))
 	}
 	return b.String()
+}
+
+// netPerMessage is Redis's CPU per message while sending, less what it
+// used idle, in µs; "-" when idle was not measured.
+func netPerMessage(r ClusterRun) string {
+	res := r.Result
+	if r.RedisIdleCores < 0 || res.Redis == nil || res.Redis.Messages == 0 || res.Messages.SendS <= 0 {
+		return "-"
+	}
+	net := max(res.Redis.CPUCoresSend-r.RedisIdleCores, 0) * res.Messages.SendS / float64(res.Redis.Messages)
+	return humanize.Thousands(net * 1e6)
 }
 
 func ratioList(l []float64) string {
