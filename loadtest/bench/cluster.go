@@ -132,6 +132,11 @@ type ClusterRun struct {
 	// LongestOutageS the longest (from the nodes' logs).
 	Outages        int     `json:"outages"`
 	LongestOutageS float64 `json:"longest_outage_s"`
+	// OutagesSending are those of Outages that began after SendStarted,
+	// when the clients were all connected and the sender was about to
+	// send.
+	OutagesSending int       `json:"outages_sending"`
+	SendStarted    time.Time `json:"send_started"`
 	// SlowLog are Redis's slowest commands of the run (SLOWLOG, over 10
 	// ms), slowest first; Commands, its command statistics, the most CPU
 	// first.
@@ -279,9 +284,14 @@ func runClusterRow(ctx context.Context, cfg ClusterConfig, run *ClusterRun, logw
 		// Read after the nodes stopped: their last words are in.
 		for _, p := range nodes {
 			p.Stop()
-			n, longest := outages(p.Output())
-			run.Outages += n
+			began, longest := outages(p.Output())
+			run.Outages += len(began)
 			run.LongestOutageS = max(run.LongestOutageS, longest)
+			for _, t := range began {
+				if !run.SendStarted.IsZero() && t.After(run.SendStarted) {
+					run.OutagesSending++
+				}
+			}
 		}
 	}()
 
@@ -311,14 +321,21 @@ func runClusterRow(ctx context.Context, cfg ClusterConfig, run *ClusterRun, logw
 
 	var res loadtest.Result
 	if row.Parts <= 1 {
-		lc.Ready = func(ctx context.Context, _ int) error { idle(ctx); return nil }
+		lc.Ready = func(ctx context.Context, _ int) error {
+			idle(ctx)
+			run.SendStarted = time.Now()
+			return nil
+		}
 		if logw != io.Discard {
 			prefix := fmt.Sprintf("  %-22s ", row.Name)
 			lc.Progress = func(pr loadtest.Progress) { fmt.Fprintln(logw, prefix+pr.String()) }
 		}
 		res, err = loadtest.Run(ctx, lc)
 	} else {
-		res, err = runParts(ctx, cfg, lc, row.Parts, idle, logw)
+		res, err = runParts(ctx, cfg, lc, row.Parts, func(ctx context.Context) {
+			idle(ctx)
+			run.SendStarted = time.Now()
+		}, logw)
 	}
 	if err != nil && res.Connections.Target == 0 {
 		return err
@@ -512,19 +529,34 @@ func startPart(bin string, args []string) (*part, error) {
 	return p, nil
 }
 
-// outageRE matches the chat server's log line when Redis answers again.
-var outageRE = regexp.MustCompile(`Redis answers again.*after=([0-9.]+[a-zµ]+)`)
+// outageRE matches the chat server's log line when Redis answers again;
+// timeRE, the time of a log line (slog's text format).
+var (
+	outageRE = regexp.MustCompile(`Redis answers again.*after=([0-9.]+[a-zµ]+)`)
+	timeRE   = regexp.MustCompile(`^time=(\S+)`)
+)
 
-// outages counts the times a node's log says Redis was unreachable, and
-// the longest it says an outage lasted.
-func outages(log string) (n int, longestS float64) {
-	n = strings.Count(log, "Redis is unreachable")
-	for _, m := range outageRE.FindAllStringSubmatch(log, -1) {
-		if d, err := time.ParseDuration(m[1]); err == nil {
-			longestS = max(longestS, d.Seconds())
+// outages returns when a node's log says it found Redis unreachable (the
+// zero time for a line without a time), and the longest it says an outage
+// lasted.
+func outages(log string) (began []time.Time, longestS float64) {
+	for line := range strings.Lines(log) {
+		switch {
+		case strings.Contains(line, "Redis is unreachable"):
+			var t time.Time
+			if m := timeRE.FindStringSubmatch(line); m != nil {
+				t, _ = time.Parse(time.RFC3339Nano, m[1])
+			}
+			began = append(began, t)
+		case strings.Contains(line, "Redis answers again"):
+			if m := outageRE.FindStringSubmatch(line); m != nil {
+				if d, err := time.ParseDuration(m[1]); err == nil {
+					longestS = max(longestS, d.Seconds())
+				}
+			}
 		}
 	}
-	return n, longestS
+	return began, longestS
 }
 
 // redisDo sends each command to the Redis at addr, calling each (when not

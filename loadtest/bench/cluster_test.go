@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"ringchat/internal/resp"
 	"ringchat/loadtest"
@@ -33,8 +34,8 @@ func TestOutages(t *testing.T) {
 		longest float64
 	}{
 		{"none", "time=... level=INFO msg=listening\n", 0, 0},
-		{"one", `level=ERROR msg="store/redis: Redis is unreachable; appends are refused until it answers" err=timeout
-level=INFO msg="store/redis: Redis answers again" redis=127.0.0.1:1 after=1.52s
+		{"one", `time=2026-12-03T19:21:05.123Z level=ERROR msg="store/redis: Redis is unreachable; appends are refused until it answers" err=timeout
+time=2026-12-03T19:21:06.643Z level=INFO msg="store/redis: Redis answers again" redis=127.0.0.1:1 after=1.52s
 `, 1, 1.52},
 		{"two", `msg="store/redis: Redis is unreachable; appends are refused until it answers"
 msg="store/redis: Redis answers again" after=300ms
@@ -43,9 +44,12 @@ msg="store/redis: Redis answers again" after=2.1s
 `, 2, 2.1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, longest := outages(tc.log)
-			if n != tc.n || longest != tc.longest {
-				t.Errorf("outages = %d, %v; want %d, %v", n, longest, tc.n, tc.longest)
+			began, longest := outages(tc.log)
+			if len(began) != tc.n || longest != tc.longest {
+				t.Errorf("outages = %v, %v; want %d, %v", began, longest, tc.n, tc.longest)
+			}
+			if tc.name == "one" && !began[0].Equal(time.Date(2026, 12, 3, 19, 21, 5, 123e6, time.UTC)) {
+				t.Errorf("outage began %v", began[0])
 			}
 		})
 	}
