@@ -137,6 +137,9 @@ type ClusterRun struct {
 	// send.
 	OutagesSending int       `json:"outages_sending"`
 	SendStarted    time.Time `json:"send_started"`
+	// RedisLog are the nodes' first log lines about Redis, for the
+	// saved JSON.
+	RedisLog []string `json:"redis_log,omitempty"`
 	// SlowLog are Redis's slowest commands of the run (SLOWLOG, over 10
 	// ms), slowest first; Commands, its command statistics, the most CPU
 	// first.
@@ -282,8 +285,13 @@ func runClusterRow(ctx context.Context, cfg ClusterConfig, run *ClusterRun, logw
 	}
 	defer func() {
 		// Read after the nodes stopped: their last words are in.
-		for _, p := range nodes {
+		for k, p := range nodes {
 			p.Stop()
+			for line := range strings.Lines(p.Output()) {
+				if strings.Contains(line, "Redis") && len(run.RedisLog) < 40 {
+					run.RedisLog = append(run.RedisLog, fmt.Sprintf("node%d: %s", k+1, strings.TrimSpace(line)))
+				}
+			}
 			began, longest := outages(p.Output())
 			run.Outages += len(began)
 			run.LongestOutageS = max(run.LongestOutageS, longest)
