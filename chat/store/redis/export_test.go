@@ -23,6 +23,7 @@ func (s *Store) Keys(room string) (seq, events, epoch, channel string) {
 func (s *Store) Down() bool { return s.health.isDown() }
 
 var (
+	Unreachable   = unreachable
 	AppendMessage = appendMessage
 	ParseMessage  = parseMessage
 )
