@@ -133,12 +133,13 @@ type ClusterRun struct {
 	Outages        int     `json:"outages"`
 	LongestOutageS float64 `json:"longest_outage_s"`
 	// OutagesSending are those of Outages that began after SendStarted,
-	// when the clients were all connected and the sender was about to
-	// send.
+	// when every client had connected, Redis's idle CPU had been
+	// measured, and the sender was about to send: outages while sending,
+	// draining and disconnecting, not while connecting.
 	OutagesSending int       `json:"outages_sending"`
 	SendStarted    time.Time `json:"send_started"`
-	// RedisLog are the nodes' first log lines about Redis, for the
-	// saved JSON.
+	// RedisLog are the nodes' first log lines about Redis's outages, for
+	// the saved JSON.
 	RedisLog []string `json:"redis_log,omitempty"`
 	// SlowLog are Redis's slowest commands of the run (SLOWLOG, over 10
 	// ms), slowest first; Commands, its command statistics, the most CPU
@@ -288,7 +289,7 @@ func runClusterRow(ctx context.Context, cfg ClusterConfig, run *ClusterRun, logw
 		for k, p := range nodes {
 			p.Stop()
 			for line := range strings.Lines(p.Output()) {
-				if strings.Contains(line, "Redis") && len(run.RedisLog) < 40 {
+				if (strings.Contains(line, "Redis is unreachable") || strings.Contains(line, "Redis answers again")) && len(run.RedisLog) < 40 {
 					run.RedisLog = append(run.RedisLog, fmt.Sprintf("node%d: %s", k+1, strings.TrimSpace(line)))
 				}
 			}

@@ -172,7 +172,7 @@ func (rep *ClusterReport) Markdown() string {
 		}
 		var parts []string
 		if r.Outages > 0 {
-			parts = append(parts, fmt.Sprintf("the nodes found Redis unreachable %d time(s) (%d of them after every client had connected), the longest for %.1f s", r.Outages, r.OutagesSending, r.LongestOutageS))
+			parts = append(parts, fmt.Sprintf("the nodes found Redis unreachable %d time(s) (%d of them after sending began: while sending, draining or disconnecting), the longest for %.1f s", r.Outages, r.OutagesSending, r.LongestOutageS))
 		}
 		if len(r.SlowLog) > 0 {
 			var top []string
