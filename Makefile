@@ -57,7 +57,7 @@ bench: build
 	$(BIN)/bench -server $(BIN)/server -loadtest $(BIN)/loadtest -go $(GO) -out BENCHMARKS.md -save $(BIN)/bench-results
 
 ## bench-cluster: issue 12's cluster figures — 15,000 clients on one node
-## beside 3 nodes x 5,000 sharing a fresh Redis, three rounds, then 90,000
+## beside 3 nodes x 5,000 sharing a fresh Redis, five rounds, then 90,000
 ## clients over 5 nodes from 6 generator processes; rewrites only the
 ## cluster region of BENCHMARKS.md (about 5 minutes, at most 7; installs
 ## redis-server when it is missing)

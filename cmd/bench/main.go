@@ -134,7 +134,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	fs.BoolVar(&opt.noGoBench, "no-gobench", false, "skip the go test benchmarks")
 	fs.BoolVar(&opt.soak, "soak", false, "run the soak and chaos test (make soak) instead of the matrix; rewrites only the soak region")
 	fs.DurationVar(&opt.soakDuration, "soak-duration", soak.DefaultConfig().Duration, "with -soak: how long the clients act")
-	fs.BoolVar(&opt.cluster, "cluster", false, "run issue 12's cluster figures (make bench-cluster) instead of the matrix: 1 node beside 3 sharing a Redis, three rounds, then 90,000 clients over 5 nodes; rewrites only the cluster region")
+	fs.BoolVar(&opt.cluster, "cluster", false, "run issue 12's cluster figures (make bench-cluster) instead of the matrix: 1 node beside 3 sharing a Redis, five rounds, then 90,000 clients over 5 nodes; rewrites only the cluster region")
 	fs.Float64Var(&opt.clusterScale, "cluster-scale", 1, "with -cluster: multiply the clients by this, for a quick try")
 	fs.StringVar(&opt.redis, "redis-server", "redis-server", "with -cluster: the redis-server `command`")
 	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", 0, "with -soak: a -sndbuf in `bytes` to give the server instead of its default (0: none given, the server's default)")

@@ -75,7 +75,7 @@ type ClusterConfig struct {
 	Log io.Writer
 }
 
-// DefaultClusterConfig is make bench-cluster without the commands: three
+// DefaultClusterConfig is make bench-cluster without the commands: five
 // rounds of 15,000 clients on one node beside 3 × 5,000 on three, one
 // sender at 4 messages a second for 5 s; then 90,000 clients over five
 // nodes (18,000 each, under the 20,000 files a process may open here)
@@ -83,7 +83,7 @@ type ClusterConfig struct {
 // Everything within 7 minutes; about 5 when all goes well.
 func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{
-		Rounds:  3,
+		Rounds:  5,
 		Single:  ClusterRow{Name: "1 node", Clients: 15000, Nodes: 1, Rate: 4, Duration: 5 * time.Second},
 		Cluster: ClusterRow{Name: "3 nodes", Clients: 15000, Nodes: 3, Rate: 4, Duration: 5 * time.Second},
 		// One message every 2 s: fanning one out to 90,000 clients keeps
