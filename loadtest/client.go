@@ -17,8 +17,9 @@ import (
 
 // client is one connection of the run.
 type client struct {
-	idx  int
+	idx  int // of all the clients of the run
 	room int
+	node int // the index of its endpoint
 	w    wire
 	raw  net.Conn // the TCP (or TLS) connection under w, for deadlines
 	sh   *shard
@@ -76,13 +77,16 @@ func maxBackoff(retries int) time.Duration {
 func (r *runner) dial(ctx context.Context, i int) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	raw, err := r.dialer.DialContext(ctx, "tcp", r.tgt.HostPort)
+	node := i % len(r.tgts)
+	// A node's clients take the source addresses in turn.
+	d := r.dialers[i/len(r.tgts)%len(r.dialers)]
+	raw, err := d.DialContext(ctx, "tcp", r.tgts[node].HostPort)
 	if err != nil {
 		return nil, err
 	}
 	// Cancelling ctx interrupts whatever step is blocked.
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
-	c, err := r.handshake(ctx, raw, i)
+	c, err := r.handshake(ctx, raw, i, node)
 	if !stop() || err != nil {
 		raw.Close()
 		if err == nil {
@@ -149,20 +153,21 @@ func (w *xnetWire) close() error { return w.ws.Close() }
 // server sends for the run's messages.
 func (c *Config) maxPayload() int { return max(64<<10, 4*c.Size+4096) }
 
-func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, error) {
+func (r *runner) handshake(ctx context.Context, raw net.Conn, i, node int) (*client, error) {
 	conn := raw
-	if r.tgt.URL.Scheme == "wss" {
-		tc := tls.Client(raw, &tls.Config{ServerName: r.tgt.URL.Hostname()})
+	tgt := r.tgts[node]
+	if tgt.URL.Scheme == "wss" {
+		tc := tls.Client(raw, &tls.Config{ServerName: tgt.URL.Hostname()})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}
 		conn = tc
 	}
 	room := i % r.cfg.Rooms
-	loc := r.tgt.clientURL(clientName(i), roomName(room))
+	loc := tgt.clientURL(clientName(i), roomName(room))
 	var w wire
 	if r.cfg.Client == ClientRaw {
-		rc, err := dialRaw(conn, loc, r.tgt.Origin.String(), r.cfg.maxPayload(), r.cfg.Compression)
+		rc, err := dialRaw(conn, loc, tgt.Origin.String(), r.cfg.maxPayload(), r.cfg.Compression)
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
@@ -172,7 +177,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 		rc.rd.counter = &r.wireBytes
 		w = rc
 	} else {
-		cfg := &websocket.Config{Location: loc, Origin: r.tgt.Origin, Version: websocket.ProtocolVersionHybi13}
+		cfg := &websocket.Config{Location: loc, Origin: tgt.Origin, Version: websocket.ProtocolVersionHybi13}
 		ws, err := websocket.NewClient(cfg, conn)
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
@@ -197,6 +202,7 @@ func (r *runner) handshake(ctx context.Context, raw net.Conn, i int) (*client, e
 	return &client{
 		idx:    i,
 		room:   room,
+		node:   node,
 		w:      w,
 		raw:    conn,
 		sh:     &r.shards[i%len(r.shards)],
@@ -248,7 +254,15 @@ func (r *runner) handle(c *client, frame []byte, now int64) {
 		sh := c.sh
 		if d.Delivered != 0 {
 			sh.delivered.Add(1)
-			sh.latency.Record(time.Duration(now - st.nanos))
+			lat := time.Duration(now - st.nanos)
+			sh.latency.Record(lat)
+			if n := len(r.tgts); n > 1 {
+				if st.sender%n != c.node {
+					sh.crossNode.Record(lat)
+				} else {
+					sh.sameNode.Record(lat)
+				}
+			}
 		}
 		if d.Duplicated != 0 {
 			sh.duplicated.Add(1)

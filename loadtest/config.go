@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,17 @@ type Config struct {
 	// URL is the chat endpoint, ws:// or wss:// (-url). The generator adds
 	// the name and room query parameters.
 	URL string
+	// URLs, when not empty, replaces URL with several endpoints — the nodes
+	// of a cluster — over which the clients are spread round-robin: client
+	// i connects to URLs[i % len(URLs)], so the senders (the first
+	// clients) are on the first nodes (-url a,b,c).
+	URLs []string
+	// SourceAddrs, when not empty, are the local addresses the clients
+	// connect from, spread over each node's clients in turn (-source-addr).
+	// Linux gives one source address about 28,000 ephemeral ports per
+	// destination, and connect uses only half of them in practice; on
+	// loopback, 127.0.0.2, 127.0.0.3 and so on are further sources.
+	SourceAddrs []string
 	// AllowRemote permits a URL whose host is not a loopback address
 	// (-allow-remote). Without it, Run refuses such targets.
 	AllowRemote bool
@@ -68,6 +81,30 @@ type Config struct {
 	// machine whose CPU time and memory Run reports, read from /proc
 	// (-server-pid).
 	ServerPID int
+	// ServerPIDs, when not empty, replaces ServerPID with the process ids
+	// of several servers, one per node in the order of URLs (-server-pid
+	// a,b,c): Result.Server sums them and Result.Nodes has each.
+	ServerPIDs []int
+	// RedisPID, when not zero, is the process id of the cluster's
+	// redis-server, whose CPU time per message Run reports (-redis-pid).
+	RedisPID int
+
+	// FirstClient and AllClients make this run one part of a run too big
+	// for one process (-first-client, -all-clients): this process holds
+	// the clients FirstClient to FirstClient+Clients-1 of AllClients in
+	// all, numbered, named and placed in rooms and on nodes as in a run
+	// of AllClients; senders are the first Senders of all. Zero
+	// AllClients means Clients: the whole run. Combine merges the parts'
+	// results.
+	FirstClient, AllClients int
+	// RunID, when not empty, is the run's id in every message text, the
+	// same for every part (-run-id); empty picks a random one.
+	RunID string
+	// Ready, when not nil, is called once every client has connected and
+	// before sending starts; sending starts when it returns nil, and the
+	// run ends without sending when it returns an error (-ready-stdin:
+	// the parts of a run start sending together).
+	Ready func(ctx context.Context, connected int) error
 	// ServerMetrics, when not empty, is the URL of the server's Prometheus
 	// /metrics, read for process_cpu_seconds_total and
 	// process_resident_memory_bytes when ServerPID is zero (-server-metrics).
@@ -136,9 +173,10 @@ func invalid(format string, args ...any) error {
 // Validate reports the first problem with c, as an error wrapping
 // ErrInvalidConfig, or nil.
 func (c *Config) Validate() error {
-	if _, err := c.Endpoint(); err != nil {
+	if _, err := c.Endpoints(); err != nil {
 		return err
 	}
+	all := c.allClients()
 	switch {
 	case c.Client != "" && c.Client != ClientXNet && c.Client != ClientRaw:
 		return invalid("client must be %s or %s, not %q", ClientXNet, ClientRaw, c.Client)
@@ -146,10 +184,12 @@ func (c *Config) Validate() error {
 		return invalid("compression needs the raw clients (client %s): x/net has no permessage-deflate", ClientRaw)
 	case c.Clients < 1 || c.Clients > MaxClients:
 		return invalid("clients must be 1 to %d, not %d", MaxClients, c.Clients)
-	case c.Senders < 0 || c.Senders > c.Clients:
-		return invalid("senders must be 0 to clients (%d), not %d", c.Clients, c.Senders)
-	case c.Rooms < 1 || c.Rooms > c.Clients:
-		return invalid("rooms must be 1 to clients (%d), not %d", c.Clients, c.Rooms)
+	case c.FirstClient < 0 || c.AllClients < 0 || c.AllClients > 0 && c.FirstClient+c.Clients > c.AllClients:
+		return invalid("first-client (%d) + clients (%d) must be at most all-clients (%d)", c.FirstClient, c.Clients, c.AllClients)
+	case c.Senders < 0 || c.Senders > all:
+		return invalid("senders must be 0 to clients (%d), not %d", all, c.Senders)
+	case c.Rooms < 1 || c.Rooms > all:
+		return invalid("rooms must be 1 to clients (%d), not %d", all, c.Rooms)
 	case c.Senders > 0 && !(c.Rate > 0 && c.Rate <= 1e7):
 		return invalid("rate must be above 0 and at most 1e7 messages per second, not %g", c.Rate)
 	case c.Duration <= 0:
@@ -164,8 +204,21 @@ func (c *Config) Validate() error {
 		return invalid("retries must be 0 to 100, not %d", c.Retries)
 	case c.Drain < 0:
 		return invalid("drain must not be negative, not %v", c.Drain)
-	case c.ServerPID < 0:
-		return invalid("server-pid must not be negative, not %d", c.ServerPID)
+	case c.ServerPID < 0 || slices.ContainsFunc(c.ServerPIDs, func(p int) bool { return p <= 0 }):
+		return invalid("server-pid must be positive process ids, not %d %v", c.ServerPID, c.ServerPIDs)
+	case len(c.ServerPIDs) > 0 && c.ServerPID != 0:
+		return invalid("server-pid: give one pid or a list, not both")
+	case c.RedisPID < 0:
+		return invalid("redis-pid must not be negative, not %d", c.RedisPID)
+	}
+	for _, a := range c.SourceAddrs {
+		ip := net.ParseIP(a)
+		if ip == nil {
+			return invalid("source-addr %q is not an IP address", a)
+		}
+		if !c.AllowRemote && !ip.IsLoopback() {
+			return fmt.Errorf("loadtest: %w: source-addr %s: %w", ErrInvalidConfig, a, ErrRemoteTarget)
+		}
 	}
 	if c.ServerMetrics != "" {
 		u, err := url.Parse(c.ServerMetrics)
@@ -184,6 +237,38 @@ type Endpoint struct {
 	URL      *url.URL // without query parameters of ours; path "/" at least
 	HostPort string   // for net.Dial: the port is 80 or 443 when URL has none
 	Origin   *url.URL // http or https on URL's host, for the Origin header
+}
+
+// Endpoints parses and checks the run's endpoints, URLs or else URL, as
+// Endpoint does.
+func (c *Config) Endpoints() ([]Endpoint, error) {
+	if len(c.URLs) == 0 {
+		e, err := c.Endpoint()
+		if err != nil {
+			return nil, err
+		}
+		return []Endpoint{e}, nil
+	}
+	eps := make([]Endpoint, len(c.URLs))
+	for i, u := range c.URLs {
+		one := *c
+		one.URL, one.URLs = u, nil
+		e, err := one.Endpoint()
+		if err != nil {
+			return nil, err
+		}
+		eps[i] = e
+	}
+	return eps, nil
+}
+
+// allClients is the number of clients of the whole run, of which this
+// process may hold a part.
+func (c *Config) allClients() int {
+	if c.AllClients == 0 {
+		return c.Clients
+	}
+	return c.AllClients
 }
 
 // Endpoint parses and checks c.URL as Validate does: a ws:// or wss:// URL

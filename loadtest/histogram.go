@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -228,4 +229,52 @@ func (h *Histogram) Reset() {
 	h.sum.Store(0)
 	h.min.Store(0)
 	h.max.Store(0)
+}
+
+// histLayout names the bucket layout, so that a snapshot is only merged
+// into a histogram of the same one.
+var histLayout = fmt.Sprintf("log-linear sub=%d max=2^%d", histSub, histMaxExp)
+
+// HistogramSnapshot is a Histogram as JSON: its non-empty buckets, so that
+// a run split over several processes can merge their histograms (see
+// Combine) rather than average their percentiles.
+type HistogramSnapshot struct {
+	Layout  string      `json:"layout"`
+	Buckets [][2]uint64 `json:"buckets"` // bucket index, count
+	SumNs   int64       `json:"sum_ns"`
+	MinNs   int64       `json:"min_ns"`
+	MaxNs   int64       `json:"max_ns"`
+}
+
+// Snapshot returns h's samples as a HistogramSnapshot.
+func (h *Histogram) Snapshot() HistogramSnapshot {
+	s := HistogramSnapshot{Layout: histLayout, Buckets: [][2]uint64{}, SumNs: h.sum.Load(), MinNs: int64(h.Min()), MaxNs: int64(h.Max())}
+	for i := range h.counts {
+		if c := h.counts[i].Load(); c != 0 {
+			s.Buckets = append(s.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return s
+}
+
+// MergeSnapshot adds the samples of s to h. It fails, changing nothing,
+// when s has another layout or a bucket out of range.
+func (h *Histogram) MergeSnapshot(s HistogramSnapshot) error {
+	if s.Layout != histLayout {
+		return fmt.Errorf("loadtest: histogram layout %q, want %q", s.Layout, histLayout)
+	}
+	var o Histogram
+	for _, b := range s.Buckets {
+		if b[0] >= histBuckets {
+			return fmt.Errorf("loadtest: histogram bucket %d out of range", b[0])
+		}
+		o.counts[b[0]].Add(b[1])
+	}
+	if len(s.Buckets) > 0 {
+		o.sum.Store(s.SumNs)
+		o.min.Store(s.MinNs + 1)
+		o.max.Store(s.MaxNs)
+	}
+	h.Merge(&o)
+	return nil
 }

@@ -19,7 +19,22 @@ type serverProbe interface {
 	close()
 }
 
-// newServerProbe returns the probe c asks for, or nil.
+// newServerProbes returns the probes c asks for: one per server.
+func newServerProbes(c *Config) []serverProbe {
+	if len(c.ServerPIDs) > 0 {
+		var ps []serverProbe
+		for _, pid := range c.ServerPIDs {
+			ps = append(ps, pidProbe{pid: pid, tick: procstat.ClockTick()})
+		}
+		return ps
+	}
+	if p := newServerProbe(c); p != nil {
+		return []serverProbe{p}
+	}
+	return nil
+}
+
+// newServerProbe returns the probe of ServerPID or ServerMetrics, or nil.
 func newServerProbe(c *Config) serverProbe {
 	switch {
 	case c.ServerPID != 0:

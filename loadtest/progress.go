@@ -91,8 +91,9 @@ func (r *runner) watch(stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			phase = PhaseDone
 		case <-tick.C:
-			if r.probe != nil {
-				r.notePeak(r.probe.sample(context.Background()))
+			for i, p := range r.probes {
+				s, err := p.sample(context.Background())
+				r.notePeak(i, s, err)
 			}
 		case phase = <-r.phaseSig:
 		}

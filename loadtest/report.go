@@ -121,6 +121,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	c, cn, m := res.Config, res.Connections, res.Messages
 	p("ringchat load test %s  %s\n", res.RunID, res.URL)
+	if pt := res.Part; pt != nil {
+		p("  part: clients %d to %d of %d\n", pt.FirstClient, pt.FirstClient+pt.Clients-1, pt.AllClients)
+	}
 	if c.Senders > 0 {
 		p("  %d %s clients in %d room(s), %d senders, %g msg/s for %gs, %d-byte messages\n\n",
 			c.Clients, c.Client, c.Rooms, c.Senders, c.Rate, c.DurationS, c.Size)
@@ -149,12 +152,24 @@ func (res *Result) WriteText(w io.Writer) error {
 			p("  wire        %.0f bytes read per delivery%s\n", m.WireBytesPerDelivery, z)
 		}
 		p("  latency     %s\n", latencyLine(res.Latency))
+		if res.CrossNode != nil {
+			p("  cross-node  %s\n", latencyLine(*res.CrossNode))
+			p("  same node   %s\n", latencyLine(*res.SameNode))
+		}
 	}
 	if s := res.Server; s != nil {
 		p("server        %s: cpu %.2fs (%.2f cores while sending, %.2f µs/delivery)\n", s.Source, s.CPUS, s.CPUCoresSend, s.CPUPerDeliveryUs)
 		p("              rss %s before, %s connected, %s when sending ended, peak %s, %s per connection\n",
 			humanize.Bytes(float64(s.RSSBeforeBytes)), humanize.Bytes(float64(s.RSSConnectedBytes)), humanize.Bytes(float64(s.RSSSendEndBytes)),
 			humanize.Bytes(float64(s.PeakRSSBytes)), humanize.Bytes(s.RSSPerConnBytes))
+	}
+	for i, n := range res.Nodes {
+		p("  node %-6d %s: cpu %.2fs (%.2f cores while sending), rss %s connected, peak %s\n", i, n.Source, n.CPUS, n.CPUCoresSend,
+			humanize.Bytes(float64(n.RSSConnectedBytes)), humanize.Bytes(float64(max(n.PeakRSSBytes, n.HWMBytes))))
+	}
+	if rs := res.Redis; rs != nil {
+		p("redis         %s: cpu %.2fs (%.3f cores while sending, %.1f µs/message over %d messages), rss %s\n",
+			rs.Source, rs.CPUS, rs.CPUCoresSend, rs.CPUPerMessageUs, rs.Messages, humanize.Bytes(float64(rs.RSSBytes)))
 	}
 	g := res.Generator
 	p("generator     cpu %.2fs (%.2f of %d cores while sending, %.2f µs/delivery), max rss %s; machine %.0f%% busy\n",

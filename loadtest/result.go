@@ -1,8 +1,10 @@
 package loadtest
 
 import (
+	"errors"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,8 +34,24 @@ type Result struct {
 	// Latency is the fan-out latency: from just before a sender writes a
 	// message to when a receiver has read and parsed it, over every
 	// delivery of the run, the sender's own included.
-	Latency   Latency        `json:"latency"`
-	Server    *ServerStats   `json:"server,omitempty"` // nil without ServerPID or ServerMetrics
+	Latency Latency      `json:"latency"`
+	Server  *ServerStats `json:"server,omitempty"` // nil without ServerPID or ServerMetrics; with several servers, their sum
+	// Nodes are each server's figures, in the order of Config.URLs, when
+	// there are several.
+	Nodes []ServerStats `json:"nodes,omitempty"`
+	// Redis is the cluster's redis-server's CPU; nil without RedisPID.
+	Redis *RedisStats `json:"redis,omitempty"`
+	// CrossNode and SameNode split Latency, when the clients are spread
+	// over several nodes, into the deliveries to clients on another node
+	// than the sender's (through Redis) and those on the sender's own.
+	CrossNode *Latency `json:"cross_node,omitempty"`
+	SameNode  *Latency `json:"same_node,omitempty"`
+	// Part is set when this run is one part of a larger one (see
+	// Config.FirstClient): what Combine needs of it.
+	Part *PartResult `json:"part,omitempty"`
+	// Parts is the number of parts Combine merged into this result; 0
+	// for a run in one process.
+	Parts     int            `json:"parts,omitempty"`
 	Generator GeneratorStats `json:"generator"`
 	// Warnings say, one sentence each, why the figures may not mean what
 	// they seem to: the generator as bottleneck, failed connections, loss.
@@ -52,7 +70,8 @@ type ResultConfig struct {
 	Client      ClientKind `json:"client"`      // the clients' implementation: xnet or raw
 	Compression bool       `json:"compression"` // raw clients offered permessage-deflate
 	Prose       bool       `json:"prose"`       // texts padded with English words
-	Clients     int        `json:"clients"`
+	Clients     int        `json:"clients"`     // of the whole run, when this is a part
+	Nodes       int        `json:"nodes"`       // endpoints the clients are spread over
 	Senders     int        `json:"senders"`
 	Rooms       int        `json:"rooms"`
 	Rate        float64    `json:"rate"` // messages per second, all senders together
@@ -201,19 +220,27 @@ type ErrorCount struct {
 	Count uint64 `json:"count"`
 }
 
+// urls are c's endpoints.
+func urls(c Config) []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 // result assembles the Result once the run is over.
 func (r *runner) result() Result {
 	c := r.cfg
 	res := Result{
 		RunID:   r.runID,
-		URL:     c.URL,
+		URL:     strings.Join(urls(c), ","),
 		Started: r.started,
 		Config: ResultConfig{
-			Client: c.clientKind(), Compression: c.Compression, Prose: c.Prose, Clients: c.Clients, Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
+			Client: c.clientKind(), Compression: c.Compression, Prose: c.Prose, Clients: c.allClients(), Nodes: max(len(c.URLs), 1), Senders: c.Senders, Rooms: c.Rooms, Rate: c.Rate,
 			DurationS: c.Duration.Seconds(), Size: c.Size, Ramp: c.Ramp, DrainS: c.Drain.Seconds(),
 		},
 		Connections: ConnectionStats{
-			Target:      c.Clients,
+			Target:      c.Clients, // of this process
 			Connected:   int(r.connected.Load()),
 			Failed:      int(r.connectFailed.Load()),
 			Retries:     int(r.connectRetries.Load()),
@@ -301,32 +328,162 @@ func (r *runner) result() Result {
 	}
 	res.Generator = g
 
-	if r.probe != nil {
-		sv := &ServerStats{Source: r.probe.describe(), PeakRSSBytes: r.peakRSS.Load()}
-		for _, mk := range []mark{r.markStart, r.markConnected, s0, s1, end} {
-			if mk.srvErr != nil {
-				sv.Error = mk.srvErr.Error()
+	if len(r.probes) > 0 {
+		perNode := make([]int, len(r.probes))
+		for _, c := range r.clients {
+			if c != nil && c.node < len(perNode) {
+				perNode[c.node]++
 			}
 		}
-		if r.markStart.srvErr == nil && r.markConnected.srvErr == nil {
-			sv.RSSBeforeBytes = r.markStart.srv.RSS
-			sv.RSSConnectedBytes = r.markConnected.srv.RSS
-			if n := res.Connections.Connected; n > 0 && sv.RSSConnectedBytes > sv.RSSBeforeBytes {
-				sv.RSSPerConnBytes = float64(sv.RSSConnectedBytes-sv.RSSBeforeBytes) / float64(n)
+		if len(r.probes) == 1 {
+			perNode[0] = res.Connections.Connected
+		}
+		var nodes []ServerStats
+		for i := range r.probes {
+			nodes = append(nodes, r.serverStats(i, m, perNode[i]))
+		}
+		res.Server = SumServers(nodes, m.Delivered, res.Connections.Connected)
+		if len(nodes) > 1 {
+			res.Nodes = nodes
+		}
+	}
+	if r.redis != nil {
+		rs := &RedisStats{Source: r.redis.describe()}
+		for _, mk := range []mark{s0, s1, end} {
+			if mk.redisErr != nil {
+				rs.Error = mk.redisErr.Error()
 			}
 		}
-		if m.SendS > 0 && s0.srvErr == nil && s1.srvErr == nil && end.srvErr == nil {
-			sv.CPUS = (end.srv.CPU - s0.srv.CPU).Seconds()
-			sv.CPUCoresSend = (s1.srv.CPU - s0.srv.CPU).Seconds() / m.SendS
-			if m.Delivered > 0 {
-				sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
-			}
-			sv.HWMBytes = end.srv.HWM
-			sv.RSSSendEndBytes = s1.srv.RSS
+		if m.SendS > 0 && rs.Error == "" {
+			rs.CPUS = (end.redis.CPU - s0.redis.CPU).Seconds()
+			rs.CPUCoresSend = (s1.redis.CPU - s0.redis.CPU).Seconds() / m.SendS
+			rs.RSSBytes = s1.redis.RSS
 		}
-		res.Server = sv
+		rs.setPerMessage(m.Sent - min(m.Refused, m.Sent))
+		res.Redis = rs
+	}
+	if len(r.tgts) > 1 {
+		cross, same := new(Histogram), new(Histogram)
+		for i := range r.shards {
+			cross.Merge(&r.shards[i].crossNode)
+			same.Merge(&r.shards[i].sameNode)
+		}
+		cl, sl := NewLatency(cross), NewLatency(same)
+		res.CrossNode, res.SameNode = &cl, &sl
+	}
+	if r.partial() {
+		res.Part = r.partResult()
 	}
 	return res
+}
+
+// serverStats are the figures of probe i, whose server held conns of
+// the connections.
+func (r *runner) serverStats(i int, m MessageStats, conns int) ServerStats {
+	sv := ServerStats{Source: r.probes[i].describe(), PeakRSSBytes: r.peakRSS[i].Load()}
+	start, conn := r.markStart.sample(i), r.markConnected.sample(i)
+	s0, s1, end := r.markSendStart.sample(i), r.markSendEnd.sample(i), r.markEnd.sample(i)
+	if r.markEnd.at.IsZero() {
+		end = s1 // interrupted before the drain
+	}
+	for _, sm := range []markSample{start, conn, s0, s1, end} {
+		if sm.err != nil {
+			sv.Error = sm.err.Error()
+		}
+	}
+	if start.err == nil && conn.err == nil {
+		sv.RSSBeforeBytes = start.s.RSS
+		sv.RSSConnectedBytes = conn.s.RSS
+		if conns > 0 && sv.RSSConnectedBytes > sv.RSSBeforeBytes {
+			sv.RSSPerConnBytes = float64(sv.RSSConnectedBytes-sv.RSSBeforeBytes) / float64(conns)
+		}
+	}
+	if m.SendS > 0 && s0.err == nil && s1.err == nil && end.err == nil {
+		sv.CPUS = (end.s.CPU - s0.s.CPU).Seconds()
+		sv.CPUCoresSend = (s1.s.CPU - s0.s.CPU).Seconds() / m.SendS
+		if m.Delivered > 0 {
+			sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(m.Delivered)
+		}
+		sv.HWMBytes = end.s.HWM
+		sv.RSSSendEndBytes = s1.s.RSS
+	}
+	return sv
+}
+
+// markSample is one probe's reading in a mark.
+type markSample struct {
+	s   procstat.Sample
+	err error
+}
+
+var errNotMeasured = errors.New("loadtest: not measured: the run ended before")
+
+func (m *mark) sample(i int) markSample {
+	if i >= len(m.srv) {
+		return markSample{err: errNotMeasured}
+	}
+	return markSample{m.srv[i], m.srvErr[i]}
+}
+
+// SumServers returns the figures of several servers — the nodes of a
+// cluster — as one: CPU and memory added up, per delivery and per
+// connection over all of them. One server's figures are returned as they
+// are. It returns nil for none.
+func SumServers(nodes []ServerStats, delivered uint64, conns int) *ServerStats {
+	switch len(nodes) {
+	case 0:
+		return nil
+	case 1:
+		sv := nodes[0]
+		return &sv
+	}
+	sv := &ServerStats{}
+	var sources []string
+	for _, n := range nodes {
+		sources = append(sources, strings.TrimPrefix(n.Source, "pid "))
+		if n.Error != "" && sv.Error == "" {
+			sv.Error = n.Error
+		}
+		sv.CPUS += n.CPUS
+		sv.CPUCoresSend += n.CPUCoresSend
+		sv.RSSBeforeBytes += n.RSSBeforeBytes
+		sv.RSSConnectedBytes += n.RSSConnectedBytes
+		sv.RSSSendEndBytes += n.RSSSendEndBytes
+		sv.PeakRSSBytes += n.PeakRSSBytes
+		sv.HWMBytes += n.HWMBytes
+	}
+	sv.Source = "pids " + strings.Join(sources, ",")
+	if delivered > 0 {
+		sv.CPUPerDeliveryUs = sv.CPUS * 1e6 / float64(delivered)
+	}
+	if conns > 0 && sv.RSSConnectedBytes > sv.RSSBeforeBytes {
+		sv.RSSPerConnBytes = float64(sv.RSSConnectedBytes-sv.RSSBeforeBytes) / float64(conns)
+	}
+	return sv
+}
+
+// RedisStats are the redis-server process's resources over the measured
+// window, from the start of sending to the end of the drain.
+type RedisStats struct {
+	Source       string  `json:"source"`
+	CPUS         float64 `json:"cpu_s"`
+	CPUCoresSend float64 `json:"cpu_cores_send"`
+	// CPUPerMessageUs is CPUS per message the servers accepted (sent and
+	// not refused), in microseconds: the cost of one publish, whatever
+	// the number of nodes and members, plus whatever else Redis did
+	// meanwhile (the nodes' presence refreshes).
+	CPUPerMessageUs float64 `json:"cpu_per_message_us"`
+	Messages        uint64  `json:"messages"`
+	RSSBytes        uint64  `json:"rss_bytes"` // when sending ended
+	Error           string  `json:"error,omitempty"`
+}
+
+func (rs *RedisStats) setPerMessage(n uint64) {
+	rs.Messages = n
+	rs.CPUPerMessageUs = 0
+	if n > 0 {
+		rs.CPUPerMessageUs = rs.CPUS * 1e6 / float64(n)
+	}
 }
 
 // tally counts distinct messages, keeping at most tallyMax of them.

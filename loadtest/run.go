@@ -66,21 +66,35 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	tgt, _ := cfg.Endpoint()
+	tgts, _ := cfg.Endpoints()
 	limit, err := procstat.RaiseFileLimit()
 	if err == nil && uint64(cfg.Clients)+64 > limit {
 		return Result{}, invalid("%d clients need more file descriptors than the limit of %d allows", cfg.Clients, limit)
 	}
-	r := newRunner(cfg, tgt)
+	r := newRunner(cfg, tgts)
 	r.fileLimit = limit
 
-	runCtx, cancel := context.WithTimeout(ctx, Budget(cfg))
+	deadline := time.Now().Add(Budget(cfg))
+	runCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	stop, watcherDone := make(chan struct{}), make(chan struct{})
 	go r.watch(stop, watcherDone)
 
 	r.connectAll(runCtx)
-	if r.connected.Load() > 0 {
+	ready := true
+	if cfg.Ready != nil && r.connected.Load() > 0 && runCtx.Err() == nil {
+		// The wait for the other parts is not the run's: the budget is
+		// extended by it, and ctx alone bounds it.
+		began := time.Now()
+		if err := cfg.Ready(ctx, int(r.connected.Load())); err != nil {
+			ready = false
+			r.readyErr = err
+		}
+		var cancelLonger context.CancelFunc
+		runCtx, cancelLonger = context.WithDeadline(ctx, deadline.Add(time.Since(began)))
+		defer cancelLonger()
+	}
+	if r.connected.Load() > 0 && ready {
 		r.sendAll(runCtx)
 		if ctx.Err() != nil {
 			// Interrupted: a short drain, so that deliveries in flight
@@ -96,8 +110,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	r.closeAll()
 	close(stop)
 	<-watcherDone
-	if r.probe != nil {
-		r.probe.close()
+	for _, p := range r.probes {
+		p.close()
 	}
 
 	res := r.result()
@@ -109,7 +123,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if len(res.Connections.Errors) > 0 {
 			why = res.Connections.Errors[0].Error
 		}
-		return res, fmt.Errorf("loadtest: no client could connect to %s: %s", cfg.URL, why)
+		return res, fmt.Errorf("loadtest: no client could connect to %s: %s", res.URL, why)
+	}
+	if r.readyErr != nil {
+		return res, fmt.Errorf("loadtest: not ready to send: %w", r.readyErr)
 	}
 	return res, nil
 }
@@ -126,14 +143,16 @@ func Budget(cfg Config) time.Duration {
 // runner is the state of one Run.
 type runner struct {
 	cfg       Config
-	tgt       Endpoint
+	tgts      []Endpoint // client i's is tgts[i % len(tgts)]
 	runID     string
 	clock     Clock
-	dialer    *net.Dialer
+	dialers   []*net.Dialer // one per source address
 	shards    []shard
-	probe     serverProbe
+	probes    []serverProbe // one per server (node)
+	redis     serverProbe   // nil without RedisPID
 	fileLimit uint64
 	started   time.Time
+	readyErr  error // from Config.Ready
 
 	phase    atomic.Int32
 	phaseSig chan Phase // tells the watcher of a phase change
@@ -167,9 +186,9 @@ type runner struct {
 	serverErrorText                     tally
 	refusalReasons                      tally // error events by their reason
 	limitsOnce                          sync.Once
-	limits                              *ServerLimits // the first welcome's
-	peakRSS                             atomic.Uint64
-	wireBytes                           atomic.Uint64 // read by raw clients from their sockets
+	limits                              *ServerLimits   // the first welcome's
+	peakRSS                             []atomic.Uint64 // per probe
+	wireBytes                           atomic.Uint64   // read by raw clients from their sockets
 	markStart, markConnected            mark
 	markSendStart, markSendEnd, markEnd mark
 }
@@ -178,6 +197,8 @@ type runner struct {
 // receivers on different CPUs rarely write to the same cache lines.
 type shard struct {
 	latency    Histogram
+	crossNode  Histogram // deliveries to a client on another node than the sender's
+	sameNode   Histogram // and on the sender's node, when there are several
 	delivered  atomic.Uint64
 	duplicated atomic.Uint64
 	outOfOrder atomic.Uint64
@@ -192,20 +213,40 @@ type sender struct {
 	sent atomic.Uint64
 }
 
-func newRunner(cfg Config, tgt Endpoint) *runner {
-	return &runner{
+func newRunner(cfg Config, tgts []Endpoint) *runner {
+	r := &runner{
 		cfg:      cfg,
-		tgt:      tgt,
-		runID:    fmt.Sprintf("%08x", rand.Uint32()),
+		tgts:     tgts,
+		runID:    cfg.RunID,
 		clock:    NewClock(),
-		dialer:   &net.Dialer{KeepAlive: -1},
 		shards:   make([]shard, 2*runtime.GOMAXPROCS(0)),
-		probe:    newServerProbe(&cfg),
+		probes:   newServerProbes(&cfg),
 		started:  time.Now(),
 		phaseSig: make(chan Phase),
 		clients:  make([]*client, cfg.Clients),
 	}
+	r.peakRSS = make([]atomic.Uint64, len(r.probes))
+	if r.runID == "" {
+		r.runID = fmt.Sprintf("%08x", rand.Uint32())
+	}
+	if cfg.RedisPID != 0 {
+		r.redis = pidProbe{pid: cfg.RedisPID, tick: procstat.ClockTick()}
+	}
+	r.dialers = []*net.Dialer{{KeepAlive: -1}}
+	if len(cfg.SourceAddrs) > 0 {
+		r.dialers = r.dialers[:0]
+		for _, a := range cfg.SourceAddrs {
+			r.dialers = append(r.dialers, sourceDialer(net.ParseIP(a)))
+		}
+	}
+	return r
 }
+
+// partial reports whether this run is one part of a larger one.
+func (r *runner) partial() bool { return r.cfg.allClients() != r.cfg.Clients }
+
+// isSender reports whether client i (of all) is a sender.
+func (r *runner) isSender(i int) bool { return i < r.cfg.Senders }
 
 // setPhase moves the run to phase p and waits until the watcher has taken
 // note, so that Config.Progress sees every phase.
@@ -244,7 +285,7 @@ ramp:
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := r.connect(ctx, i)
+			c, err := r.connect(ctx, r.cfg.FirstClient+i)
 			if err != nil {
 				if ctx.Err() == nil {
 					r.connectFailed.Add(1)
@@ -272,8 +313,8 @@ func (r *runner) sendAll(ctx context.Context) {
 			r.roomSize[c.room]++
 		}
 	}
-	for _, c := range r.clients[:r.cfg.Senders] {
-		if c != nil && !c.dead.Load() {
+	for _, c := range r.clients {
+		if c != nil && !c.dead.Load() && r.isSender(c.idx) {
 			r.senders = append(r.senders, &sender{c: c})
 		}
 	}
@@ -291,15 +332,41 @@ func (r *runner) sendAll(ctx context.Context) {
 		}
 		t.Stop()
 	} else {
-		step := float64(time.Second) / r.cfg.Rate
-		interval := step * float64(len(r.senders))
 		var wg sync.WaitGroup
 		for j, s := range r.senders {
-			wg.Go(func() { r.send(sendCtx, s, startNano+int64(float64(j)*step), interval, endNano) })
+			first, interval := r.schedule(j, s.c.idx)
+			wg.Go(func() { r.send(sendCtx, s, startNano+first, interval, endNano) })
 		}
 		wg.Wait()
 	}
 	r.markSendEnd = r.mark()
+}
+
+// schedule returns when the j-th sender to send, client i, sends its
+// first message (nanoseconds after sending starts) and the interval
+// between its messages. In a whole run the senders that connected share
+// Rate; in a part, every sender of all has its place, so that the parts
+// agree on the schedule (see planned).
+func (r *runner) schedule(j, i int) (first int64, interval float64) {
+	step := float64(time.Second) / r.cfg.Rate
+	n := len(r.senders)
+	if r.partial() {
+		j, n = i, r.cfg.Senders
+	}
+	return int64(float64(j) * step), step * float64(n)
+}
+
+// planned returns how many messages sender i (of all) sends when all goes
+// well, by the schedule of a part: what a part that does not hold the
+// sender expects of it.
+func (r *runner) planned(i int) uint64 {
+	step := float64(time.Second) / r.cfg.Rate
+	first, interval := int64(float64(i)*step), step*float64(r.cfg.Senders)
+	var n uint64
+	for first+int64(float64(n)*interval) < int64(r.cfg.Duration) {
+		n++
+	}
+	return n
 }
 
 // send sends s's messages on schedule: message k is due at first+k*interval
@@ -354,6 +421,15 @@ func (r *runner) expected() uint64 {
 	for _, s := range r.senders {
 		sent, refused := s.sent.Load(), s.c.refused.Load()
 		n += (sent - min(refused, sent)) * uint64(r.roomSize[s.c.room])
+	}
+	if r.partial() && len(r.roomSize) > 0 {
+		// The senders other parts hold: what they plan to send.
+		first, last := r.cfg.FirstClient, r.cfg.FirstClient+r.cfg.Clients
+		for i := range r.cfg.Senders {
+			if i < first || i >= last {
+				n += r.planned(i) * uint64(r.roomSize[i%r.cfg.Rooms])
+			}
+		}
 	}
 	return n
 }
@@ -456,18 +532,24 @@ type mark struct {
 	busy      uint64        // machine CPU ticks, busy
 	total     uint64        // machine CPU ticks, all
 	machineOK bool
-	srv       procstat.Sample
-	srvErr    error
+	srv       []procstat.Sample // one per probe
+	srvErr    []error
+	redis     procstat.Sample
+	redisErr  error
 	delivered uint64
 	wire      uint64 // wireBytes
 }
 
 func (r *runner) mark() mark {
 	var m mark
-	if r.probe != nil {
-		// Not the run's context: the last marks are taken after Ctrl-C too.
-		m.srv, m.srvErr = r.probe.sample(context.Background())
-		r.notePeak(m.srv, m.srvErr)
+	// Not the run's context: the last marks are taken after Ctrl-C too.
+	m.srv, m.srvErr = make([]procstat.Sample, len(r.probes)), make([]error, len(r.probes))
+	for i, p := range r.probes {
+		m.srv[i], m.srvErr[i] = p.sample(context.Background())
+		r.notePeak(i, m.srv[i], m.srvErr[i])
+	}
+	if r.redis != nil {
+		m.redis, m.redisErr = r.redis.sample(context.Background())
 	}
 	m.at, m.gen, m.delivered = time.Now(), procstat.SelfCPU(), r.totals().Delivered
 	m.wire = r.wireBytes.Load()
@@ -475,10 +557,11 @@ func (r *runner) mark() mark {
 	return m
 }
 
-func (r *runner) notePeak(s procstat.Sample, err error) {
+// notePeak records sample s of probe i for the peak RSS.
+func (r *runner) notePeak(i int, s procstat.Sample, err error) {
 	for err == nil {
-		p := r.peakRSS.Load()
-		if s.RSS <= p || r.peakRSS.CompareAndSwap(p, s.RSS) {
+		p := r.peakRSS[i].Load()
+		if s.RSS <= p || r.peakRSS[i].CompareAndSwap(p, s.RSS) {
 			return
 		}
 	}

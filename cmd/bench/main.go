@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,9 @@ type options struct {
 	soak                        bool
 	soakDuration                time.Duration
 	soakSndbuf                  int
+	cluster                     bool
+	clusterScale                float64
+	redis                       string
 }
 
 // run is the whole command; it returns the exit status.
@@ -67,6 +71,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	}
 	if opt.soak {
 		return runSoak(ctx, argv, opt, stdout, stderr)
+	}
+	if opt.cluster {
+		return runCluster(ctx, argv, opt, stdout, stderr)
 	}
 	cfg.Log = stderr
 	rep, err := bench.Run(ctx, cfg)
@@ -127,6 +134,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 	fs.BoolVar(&opt.noGoBench, "no-gobench", false, "skip the go test benchmarks")
 	fs.BoolVar(&opt.soak, "soak", false, "run the soak and chaos test (make soak) instead of the matrix; rewrites only the soak region")
 	fs.DurationVar(&opt.soakDuration, "soak-duration", soak.DefaultConfig().Duration, "with -soak: how long the clients act")
+	fs.BoolVar(&opt.cluster, "cluster", false, "run issue 12's cluster figures (make bench-cluster) instead of the matrix: 1 node beside 3 sharing a Redis, five rounds, then 90,000 clients over 5 nodes; rewrites only the cluster region")
+	fs.Float64Var(&opt.clusterScale, "cluster-scale", 1, "with -cluster: multiply the clients by this, for a quick try")
+	fs.StringVar(&opt.redis, "redis-server", "redis-server", "with -cluster: the redis-server `command`")
 	fs.IntVar(&opt.soakSndbuf, "soak-sndbuf", 0, "with -soak: a -sndbuf in `bytes` to give the server instead of its default (0: none given, the server's default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: bench [flags]\n\n"+
@@ -165,6 +175,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 		return bad("-out must name a file, or - for stdout")
 	case opt.soak && (opt.soakDuration < time.Second || opt.soakDuration > 150*time.Second):
 		return bad("-soak-duration must be 1s to 2m30s (make soak is bounded), not %v", opt.soakDuration)
+	case !(opt.clusterScale > 0 && opt.clusterScale <= 1):
+		return bad("-cluster-scale must be above 0 and at most 1, not %g", opt.clusterScale)
 	case opt.soakSndbuf < 0:
 		return bad("-soak-sndbuf must not be negative, not %d", opt.soakSndbuf)
 	}
@@ -172,6 +184,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (bench.Config, options,
 		return bad("-benchtime %q: want a duration or a count such as 100x", cfg.GoBench.Benchtime)
 	}
 	bins := []string{opt.server, opt.loadtest}
+	if opt.cluster {
+		if _, err := exec.LookPath(opt.redis); err != nil {
+			return bad("no %s (bash scripts/install-redis.sh installs it)", opt.redis)
+		}
+	}
 	if opt.soak {
 		bins = bins[:1]
 	}
@@ -288,4 +305,45 @@ func saveJSON(dir, name string, v any) error {
 		return fmt.Errorf("bench: saving the figures: %w", err)
 	}
 	return nil
+}
+
+// runCluster is make bench-cluster: issue 12's figures, against fresh
+// nodes and a fresh Redis per run.
+func runCluster(ctx context.Context, argv []string, opt options, stdout, stderr io.Writer) int {
+	cfg := bench.DefaultClusterConfig()
+	cfg.Log = stderr
+	cfg.Server = childproc.Spec{Args: []string{opt.server, "-addr", childproc.AddrPlaceholder}, Path: "/ws"}
+	cfg.Redis = childproc.Spec{Args: []string{opt.redis, "--bind", "127.0.0.1", "--port", childproc.PortPlaceholder,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "."}}
+	cfg.Loadtest = opt.loadtest
+	if opt.clusterScale < 1 {
+		for _, row := range []*bench.ClusterRow{&cfg.Single, &cfg.Cluster, &cfg.Most} {
+			row.Clients = max(int(float64(row.Clients)*opt.clusterScale), 2*row.Nodes*max(row.Parts, 1))
+		}
+	}
+	rep, err := bench.RunCluster(ctx, cfg)
+	rep.Command = strings.Join(argv, " ")
+	if opt.save != "" {
+		if serr := saveJSON(opt.save, "cluster.json", &rep); serr != nil {
+			fmt.Fprintln(stderr, serr)
+		}
+	}
+	switch {
+	case rep.Interrupted:
+		fmt.Fprintf(stderr, "bench: cluster interrupted after %.0fs; %s left as it was\n", rep.ElapsedS, opt.out)
+		return 1
+	case opt.out == "-":
+		fmt.Fprint(stdout, rep.Markdown())
+	default:
+		if werr := bench.WriteClusterBenchmarks(opt.out, &rep, newDoc); werr != nil {
+			fmt.Fprintln(stderr, werr)
+			return 1
+		}
+		fmt.Fprintf(stderr, "bench: cluster: wrote %s after %.0fs\n", opt.out, rep.ElapsedS)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	return 0
 }

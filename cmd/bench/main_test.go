@@ -33,6 +33,9 @@ func TestRunFlags(t *testing.T) {
 		{"gobench time over budget", append(slices.Clone(bins), "-budget", "1m", "-gobench-time", "2m"), 2, "", "-gobench-time"},
 		{"no server", []string{"-server", filepath.Join(dir, "none"), "-loadtest", lt}, 2, "", "make build"},
 		{"empty out", append(slices.Clone(bins), "-out", ""), 2, "", "-out"},
+		{"bad cluster scale", append(slices.Clone(bins), "-cluster", "-cluster-scale", "0"), 2, "", "-cluster-scale"},
+		{"cluster without redis", append(slices.Clone(bins), "-cluster", "-redis-server", filepath.Join(dir, "no-redis")), 2, "", "install-redis"},
+		{"cluster, server fails", append(slices.Clone(bins), "-cluster", "-cluster-scale", "0.001", "-out", filepath.Join(dir, "none.md")), 1, "", "exited before"},
 		{"soak too long", []string{"-soak", "-server", server, "-soak-duration", "10m"}, 2, "", "-soak-duration"},
 		{"soak, server fails", []string{"-soak", "-server", server, "-out", filepath.Join(dir, "none.md")}, 1, "", "exited before"},
 	} {

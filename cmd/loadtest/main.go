@@ -20,7 +20,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,10 +57,18 @@ type options struct {
 	hub        bool
 	hubServe   string
 	cpuProfile string
+	readyStdin bool
+	combine    bool
+	files      []string // -combine's arguments
 }
 
 // run is the whole command; it returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithStdin(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWithStdin is run with stdin given, for -ready-stdin.
+func runWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, opt, code := parseFlags(args, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -89,6 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
+	}
+	if opt.combine {
+		return combineFiles(opt, stdout, stderr)
+	}
+	if opt.readyStdin {
+		cfg.Ready = readyHandshake(stdin, stdout)
 	}
 	if opt.progress {
 		cfg.Progress = loadtest.NewProgressPrinter(stderr, isTerminal(stderr))
@@ -143,7 +159,15 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	cfg := loadtest.DefaultConfig()
 	opt := options{progress: true}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.StringVar(&cfg.URL, "url", cfg.URL, "chat `endpoint` (ws:// or wss://); name and room are added as query parameters")
+	urlList := fs.String("url", cfg.URL, "chat `endpoint` (ws:// or wss://), or several, comma-separated, the nodes of a cluster: the clients are spread over them round-robin, and latency is also reported cross-node (sender on the first node, receivers on others); name and room are added as query parameters")
+	sources := fs.String("source-addr", "", "comma-separated local `addresses` the clients connect from, in turn (127.0.0.2,127.0.0.3: more loopback ports than one source address has); default the system's choice")
+	pids := fs.String("server-pid", "", "`pid` of a local server, or comma-separated pids of the nodes in -url's order: report their CPU and memory from /proc (default none)")
+	fs.IntVar(&cfg.RedisPID, "redis-pid", 0, "`pid` of the cluster's redis-server: report its CPU per message from /proc (0: none)")
+	fs.IntVar(&cfg.FirstClient, "first-client", 0, "with -all-clients: this process's first client of all (the run is split over several processes)")
+	fs.IntVar(&cfg.AllClients, "all-clients", 0, "the clients of the whole run when this process holds only -clients of them from -first-client (0: -clients; see -combine)")
+	fs.StringVar(&cfg.RunID, "run-id", "", "the run's `id` in every message, the same for every part (default random)")
+	fs.BoolVar(&opt.readyStdin, "ready-stdin", false, "once connected, print \"ready N\" on stdout and wait for a line on stdin before sending, so that the parts of a run send together")
+	fs.BoolVar(&opt.combine, "combine", false, "only combine the -json results of the parts of one run, named as arguments, into one (printed as -json says)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a -url or -server-metrics host that is not a loopback address")
 	fs.StringVar((*string)(&cfg.Client), "client", string(cfg.Client), "the clients' WebSocket `implementation`: xnet (golang.org/x/net/websocket, independent of the server's code) or raw (the generator's own minimal client: far less CPU per delivery, so it shows the server's tail)")
 	fs.BoolVar(&cfg.Compression, "compression", false, "raw clients offer permessage-deflate (RFC 7692) and read the server's compressed events (needs -client raw)")
@@ -158,7 +182,6 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "limit for one connection attempt, dial to welcome")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries of a failed connection attempt")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "after sending, wait at most this long for deliveries in flight")
-	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "`pid` of a local server: report its CPU and memory from /proc (0: none)")
 	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "`URL` of the server's /metrics, read for its CPU and memory when -server-pid is 0 (default none)")
 	fs.StringVar(&opt.jsonFile, "json", "", "also write the results as JSON to this `file`; \"-\": to stdout instead of the table (default none)")
 	fs.BoolVar(&opt.progress, "progress", opt.progress, "print a progress line on stderr every second")
@@ -185,12 +208,36 @@ func parseFlags(args []string, stdout, stderr io.Writer) (loadtest.Config, optio
 		fmt.Fprintf(stderr, "loadtest: %v (see -h)\n", err)
 		return cfg, opt, 2
 	}
+	if opt.combine {
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "loadtest: -combine needs the parts' JSON files as arguments (see -h)")
+			return cfg, opt, 2
+		}
+		opt.files = fs.Args()
+		return cfg, opt, -1
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadtest: unexpected argument %q (see -h)\n", fs.Arg(0))
 		return cfg, opt, 2
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if l := loadtest.ParseList(*urlList); len(l) == 1 {
+		cfg.URL = l[0]
+	} else if len(l) > 1 {
+		cfg.URL, cfg.URLs = l[0], l
+	}
+	cfg.SourceAddrs = loadtest.ParseList(*sources)
+	pidList, err := parsePIDs(*pids)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v (see -h)\n", err)
+		return cfg, opt, 2
+	}
+	if len(pidList) == 1 {
+		cfg.ServerPID = pidList[0]
+	} else {
+		cfg.ServerPIDs = pidList
+	}
 	if !set["senders"] {
 		cfg.Senders = min(cfg.Senders, cfg.Clients) // the default suits -clients 10 and up
 	}
@@ -268,4 +315,66 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// parsePIDs reads -server-pid: one pid or a comma-separated list.
+func parsePIDs(s string) ([]int, error) {
+	var pids []int
+	for _, f := range loadtest.ParseList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-server-pid %q: want positive process ids, comma-separated", s)
+		}
+		pids = append(pids, n)
+	}
+	return pids, nil
+}
+
+// readyHandshake is -ready-stdin's Config.Ready: it prints "ready N" (the
+// clients connected) on stdout and waits for a line on stdin.
+func readyHandshake(stdin io.Reader, stdout io.Writer) func(context.Context, int) error {
+	return func(ctx context.Context, connected int) error {
+		if _, err := fmt.Fprintf(stdout, "ready %d\n", connected); err != nil {
+			return err
+		}
+		line := make(chan error, 1)
+		go func() {
+			_, err := bufio.NewReader(stdin).ReadString('\n')
+			line <- err
+		}()
+		select {
+		case err := <-line:
+			if err != nil {
+				return fmt.Errorf("waiting for the go-ahead on stdin: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// combineFiles is -combine: the parts' JSON results, named as arguments,
+// combined into one.
+func combineFiles(opt options, stdout, stderr io.Writer) int {
+	var parts []loadtest.Result
+	for _, name := range opt.files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: -combine: %v\n", err)
+			return 1
+		}
+		var res loadtest.Result
+		if err := json.Unmarshal(b, &res); err != nil {
+			fmt.Fprintf(stderr, "loadtest: -combine: %s: %v\n", name, err)
+			return 1
+		}
+		parts = append(parts, res)
+	}
+	res, err := loadtest.Combine(parts)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return output(stdout, stderr, opt.jsonFile, res.WriteText, res.WriteJSON)
 }

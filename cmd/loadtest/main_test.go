@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,12 @@ func TestRunFlags(t *testing.T) {
 		{"bad steps", []string{"-capacity", "250ms", "-steps", "10,x"}, 2, "", "-steps"},
 		{"steps not increasing", []string{"-capacity", "250ms", "-steps", "10,5"}, 2, "", "increasing"},
 		{"negative capacity", []string{"-capacity", "-1s"}, 2, "", "-capacity"},
+		{"bad server pid", []string{"-server-pid", "12,x"}, 2, "", "-server-pid"},
+		{"remote among urls", []string{"-url", "ws://127.0.0.1:1/ws,ws://10.0.0.1:1/ws"}, 2, "", "-allow-remote"},
+		{"remote source", []string{"-source-addr", "10.0.0.2"}, 2, "", "source-addr"},
+		{"part past the end", []string{"-clients", "10", "-first-client", "5", "-all-clients", "12"}, 2, "", "first-client"},
+		{"combine nothing", []string{"-combine"}, 2, "", "-combine needs"},
+		{"combine a missing file", []string{"-combine", "/nonexistent/part.json"}, 1, "", "no such file"},
 		{"nothing listens", []string{"-url", "ws://127.0.0.1:1/ws", "-clients", "2", "-retries", "0", "-progress=false"}, 1, "0 connected", "no client could connect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,6 +48,44 @@ func TestRunFlags(t *testing.T) {
 				t.Errorf("stderr is not one line: %q", stderr.String())
 			}
 		})
+	}
+}
+
+// With -ready-stdin the generator says it is ready on stdout once
+// connected, and sends only when a line arrives on stdin.
+func TestReadyStdin(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	var stdout, stderr strings.Builder
+	args := []string{"-hub", "-client", "raw", "-clients", "10", "-senders", "1", "-rate", "10", "-duration", "300ms", "-progress=false", "-ready-stdin", "-json", "-"}
+	code := runWithStdin(context.Background(), args, strings.NewReader("go\n"), &stdout, &stderr)
+	first, rest, _ := strings.Cut(stdout.String(), "\n")
+	if code != 0 || first != "ready 10" || !strings.Contains(rest, `"lost": 0`) {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	code = runWithStdin(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "go-ahead") {
+		t.Errorf("stdin closed: exit %d, stderr %q; want 1 and why", code, stderr.String())
+	}
+}
+
+func TestParsePIDs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+		err  bool
+	}{
+		{"", nil, false},
+		{"12", []int{12}, false},
+		{"12, 13,14", []int{12, 13, 14}, false},
+		{"12,0", nil, true},
+		{"-3", nil, true},
+		{"a", nil, true},
+	} {
+		got, err := parsePIDs(tc.in)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("parsePIDs(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }
 

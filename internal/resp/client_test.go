@@ -335,3 +335,42 @@ func TestProtocolViolation(t *testing.T) {
 		t.Fatalf("Do after Close: %v", err)
 	}
 }
+
+// A call that cannot get a connection in time because every one of the
+// pool's is busy fails with ErrPoolBusy (and its context's error): the
+// client's congestion, told apart from the server's silence.
+func TestPoolBusy(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, resp.Options{Addr: srv.Addr(), PoolSize: 1})
+	other := newClient(t, resp.Options{Addr: srv.Addr()})
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctxFor(t, 10*time.Second), "BLPOP", "pool-busy", 10)
+		blocked <- err
+	}()
+	// Until BLPOP holds the only connection, a PING may take it first.
+	var err error
+	for range 1000 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err = c.Do(ctx, "PING")
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, resp.ErrPoolBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a call behind a busy pool: %v, want ErrPoolBusy and the deadline", err)
+	}
+	if _, err := other.Do(ctxFor(t, 5*time.Second), "LPUSH", "pool-busy", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-blocked; err != nil {
+		t.Errorf("BLPOP: %v", err)
+	}
+	// A call that times out on the server's side is not ErrPoolBusy.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Do(ctx, "BLPOP", "pool-busy", 1); err == nil || errors.Is(err, resp.ErrPoolBusy) {
+		t.Errorf("a call the server did not answer in time: %v, want a timeout, not ErrPoolBusy", err)
+	}
+}

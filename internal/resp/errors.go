@@ -46,6 +46,13 @@ var (
 	// null reply: a key that does not exist.
 	ErrNil = errors.New("resp: nil reply")
 
+	// ErrPoolBusy is wrapped by the error of a call whose context ended
+	// while it waited for one of the Client's PoolSize connections, every
+	// one busy with other calls: the client is congested, which says
+	// nothing of the server, whose answers the calls under way may still
+	// be getting.
+	ErrPoolBusy = errors.New("resp: every connection of the pool busy")
+
 	// ErrClosed is returned by a Client or Subscriber used after Close.
 	ErrClosed = errors.New("resp: closed")
 

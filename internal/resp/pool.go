@@ -146,7 +146,7 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	case <-c.done:
 		return nil, ErrClosed
 	case <-ctx.Done():
-		return nil, wrapErr("waiting for a connection", ctx.Err())
+		return nil, fmt.Errorf("%w (%w)", wrapErr("waiting for a connection", ctx.Err()), ErrPoolBusy)
 	}
 	c.mu.Lock()
 	if c.closed {

@@ -19,7 +19,8 @@ import (
 // Spec says how to start a server under test as a child process.
 type Spec struct {
 	// Args is the command line, the program first. Every "{addr}" in it is
-	// replaced by a free loopback host:port, where the server must listen.
+	// replaced by a free loopback host:port, where the server must listen,
+	// and every "{port}" by its port.
 	Args []string
 	// Path is the path of the chat endpoint, such as "/ws".
 	Path string
@@ -32,6 +33,11 @@ type Spec struct {
 
 // AddrPlaceholder is replaced in Spec.Args by the address to listen on.
 const AddrPlaceholder = "{addr}"
+
+// PortPlaceholder is replaced in Spec.Args by the port alone of that
+// address, for servers that take the host and the port apart (redis-server
+// --bind 127.0.0.1 --port {port}).
+const PortPlaceholder = "{port}"
 
 // Process is a server under test started by Start. It runs in a new
 // temporary working directory of its own, removed when it stops: whatever
@@ -95,7 +101,8 @@ func startOnce(ctx context.Context, spec Spec) (*Process, error) {
 	}
 	args := make([]string, len(spec.Args))
 	for i, a := range spec.Args {
-		args[i] = strings.ReplaceAll(a, AddrPlaceholder, addr)
+		_, port, _ := net.SplitHostPort(addr)
+		args[i] = strings.NewReplacer(AddrPlaceholder, addr, PortPlaceholder, port).Replace(a)
 	}
 	// The program is found before the working directory changes.
 	if strings.ContainsRune(args[0], filepath.Separator) {

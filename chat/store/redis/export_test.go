@@ -23,6 +23,7 @@ func (s *Store) Keys(room string) (seq, events, epoch, channel string) {
 func (s *Store) Down() bool { return s.health.isDown() }
 
 var (
+	Unreachable   = unreachable
 	AppendMessage = appendMessage
 	ParseMessage  = parseMessage
 )
@@ -35,3 +36,11 @@ func ParseEntries(v resp.Value) (ids []uint64, times []int64, bodies []string, e
 	}
 	return ids, times, bodies, err
 }
+
+// RefreshNow refreshes this node's claims, as the refresh loop does every
+// third of PresenceTTL.
+func (p *Presence) RefreshNow() { p.refresh() }
+
+// SetRefreshBatch sets how many claims one call of the refresh script
+// extends, and returns the previous number.
+func SetRefreshBatch(n int) int { return int(refreshBatch.Swap(int64(n))) }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ringchat/internal/resp"
@@ -207,16 +208,30 @@ func (p *Presence) refresh() {
 		return
 	}
 	for room, args := range byRoom {
-		ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
-		v, err := refreshScript.Run(ctx, s.db, s.presenceKeys(room), append([]any{PresenceTTL.Milliseconds()}, args...)...)
-		cancel()
-		if err != nil {
-			s.fail("refreshing names in "+room, err)
-			return
+		// A script blocks Redis for every node while it runs: a room's
+		// claims are refreshed a batch at a time, so that no publish waits
+		// behind all of them (18,000 claims in one call held Redis for
+		// about 0.3 s).
+		for len(args) > 0 {
+			n := min(len(args), 2*int(refreshBatch.Load()))
+			ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
+			v, err := refreshScript.Run(ctx, s.db, s.presenceKeys(room), append([]any{PresenceTTL.Milliseconds()}, args[:n]...)...)
+			cancel()
+			if err != nil {
+				s.fail("refreshing names in "+room, err)
+				return
+			}
+			p.reportDeparted(room, claimNames(v))
+			args = args[n:]
 		}
-		p.reportDeparted(room, claimNames(v))
 	}
 }
+
+// refreshBatch is the most claims one call of the refresh script
+// extends: about 10 ms of Redis's time.
+var refreshBatch atomic.Int64
+
+func init() { refreshBatch.Store(500) }
 
 // claimScript claims a name.
 //

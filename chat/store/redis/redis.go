@@ -361,6 +361,13 @@ func (s *Store) fail(op string, err error) error {
 // unreachable reports whether err means that Redis cannot serve calls now,
 // rather than that it refused one.
 func unreachable(err error) bool {
+	if errors.Is(err, resp.ErrPoolBusy) {
+		// The node's own queue for its connections, not Redis: at 90,000
+		// clients leaving at once, the releases of their names waited
+		// for a connection past Timeout, and the node refused every
+		// append for up to 5 s while Redis answered all along.
+		return false
+	}
 	var re *resp.Error
 	if !errors.As(err, &re) {
 		return true // the connection failed or timed out
