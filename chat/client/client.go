@@ -472,6 +472,7 @@ func (s *session) show(e chat.Event) {
 		return
 	case chat.TypeMessage:
 		fmt.Fprintf(out, "%s %s: %s\n", stamp, clean(e.From), clean(e.Text))
+		s.echoed(e)
 	case chat.TypeMe:
 		fmt.Fprintf(out, "%s * %s %s\n", stamp, clean(e.From), clean(e.Text))
 	case chat.TypeJoin:
@@ -532,6 +533,26 @@ func (s *session) acknowledged(e chat.Event) {
 		}
 	}
 	s.shownUpTo()
+}
+
+// echoed takes a message event of our own as the answer to the oldest
+// line sent and not yet acknowledged whose text it is. The ack follows the
+// echo, and a server that stops between the two — a restart — forgets the
+// session and its ids with it: the line, sent again with the same id after
+// the reconnect, would be published twice. Only plain lines are matched,
+// whose text is the event's unchanged; names are unique in a room, and the
+// echoes of one sender come in the order it sent, so the oldest match is
+// the line.
+func (s *session) echoed(e chat.Event) {
+	if e.From != s.name || e.Room != s.room {
+		return
+	}
+	for _, p := range s.pending {
+		if p.sent && !p.acked && !strings.HasPrefix(p.text, "/") && p.text == e.Text {
+			p.acked, p.id, p.room = true, e.ID, e.Room
+			return
+		}
+	}
 }
 
 // shownUpTo drops the acknowledged lines whose events have been shown.
