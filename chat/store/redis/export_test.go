@@ -44,3 +44,25 @@ func (p *Presence) RefreshNow() { p.refresh() }
 // SetRefreshBatch sets how many claims one call of the refresh script
 // extends, and returns the previous number.
 func SetRefreshBatch(n int) int { return int(refreshBatch.Swap(int64(n))) }
+
+// ReleaseTogether releases the claims as Release does when they all arrive
+// while one is in flight: queued first, then sent by one goroutine.
+func (p *Presence) ReleaseTogether(room string, keys, claims []string) []bool {
+	reqs := make([]*releaseRequest, len(keys))
+	p.relMu.Lock()
+	for i := range keys {
+		reqs[i] = &releaseRequest{room: room, key: keys[i], claim: claims[i], done: make(chan bool, 1)}
+		p.relQueue = append(p.relQueue, reqs[i])
+	}
+	running := p.relRunning
+	p.relRunning = true
+	p.relMu.Unlock()
+	if !running {
+		p.releaseQueued()
+	}
+	out := make([]bool, len(reqs))
+	for i, r := range reqs {
+		out[i] = <-r.done
+	}
+	return out
+}

@@ -39,6 +39,11 @@ type Presence struct {
 	mu       sync.Mutex
 	mine     map[claimRef]string // this node's claims → the claim id
 	departed func(room, name string)
+
+	// Releases waiting for the call they go out in (see Release).
+	relMu      sync.Mutex
+	relQueue   []*releaseRequest
+	relRunning bool // a goroutine is sending them
 }
 
 // PresenceTTL is how long a claim lasts unless its node refreshes it.
@@ -101,25 +106,91 @@ func (p *Presence) Claim(room, key, name, holder, claim string) (held, resumed b
 
 // Release gives up the claim on key in room, if it is still claim's, and
 // reports whether it was (true too when Redis cannot say).
+//
+// Releases that arrive while one is in flight wait and go out together,
+// up to refreshBatch of a room's in one call of a script, as a group
+// commit does: when thousands of clients leave at once — a node shutting
+// down, a network failing — Redis serves a few calls, not one per member,
+// and the other nodes' publishes do not queue behind them. One release on
+// its own goes at once.
 func (p *Presence) Release(room, key, claim string) bool {
 	p.mu.Lock()
 	if p.mine[claimRef{room, key}] == claim {
 		delete(p.mine, claimRef{room, key})
 	}
 	p.mu.Unlock()
-	s := p.s
-	if s.health.check() != nil {
+	if p.s.health.check() != nil {
 		return true // it expires by itself
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
-	defer cancel()
-	v, err := releaseScript.Run(ctx, s.db, s.presenceKeys(room), key, claim)
-	if err != nil {
-		s.fail("releasing a name in "+room, err)
-		return true
+	r := &releaseRequest{room: room, key: key, claim: claim, done: make(chan bool, 1)}
+	p.relMu.Lock()
+	p.relQueue = append(p.relQueue, r)
+	start := !p.relRunning
+	p.relRunning = true
+	p.relMu.Unlock()
+	if start {
+		go p.releaseQueued()
 	}
-	n, _ := resp.Int64(v, nil)
-	return n == 1
+	return <-r.done
+}
+
+// releaseRequest is one Release waiting for the call it goes out in.
+type releaseRequest struct {
+	room, key, claim string
+	done             chan bool // its answer
+}
+
+// releaseQueued sends the queued releases, room by room and a batch at a
+// time, until none is left.
+func (p *Presence) releaseQueued() {
+	for {
+		p.relMu.Lock()
+		queue := p.relQueue
+		p.relQueue = nil
+		if len(queue) == 0 {
+			p.relRunning = false
+			p.relMu.Unlock()
+			return
+		}
+		p.relMu.Unlock()
+		byRoom := make(map[string][]*releaseRequest)
+		for _, r := range queue {
+			byRoom[r.room] = append(byRoom[r.room], r)
+		}
+		for room, reqs := range byRoom {
+			for len(reqs) > 0 {
+				n := min(len(reqs), int(refreshBatch.Load()))
+				p.releaseBatch(room, reqs[:n])
+				reqs = reqs[n:]
+			}
+		}
+	}
+}
+
+// releaseBatch releases reqs, all in room, in one call, and answers each.
+func (p *Presence) releaseBatch(room string, reqs []*releaseRequest) {
+	s := p.s
+	args := make([]any, 0, 2*len(reqs))
+	for _, r := range reqs {
+		args = append(args, r.key, r.claim)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.o.Timeout)
+	v, err := releaseScript.Run(ctx, s.db, s.presenceKeys(room), args...)
+	cancel()
+	if err == nil && (v.Kind != resp.KindArray || len(v.Elems) != len(reqs)) {
+		err = fmt.Errorf("store/redis: unexpected reply %v to the release script", v.Kind)
+	}
+	if err != nil {
+		s.fail("releasing names in "+room, err)
+	}
+	for i, r := range reqs {
+		released := true // when Redis cannot say
+		if err == nil {
+			n, _ := resp.Int64(v.Elems[i], nil)
+			released = n == 1
+		}
+		r.done <- released
+	}
 }
 
 // Members returns how many members room has on every node, and the display
@@ -228,7 +299,7 @@ func (p *Presence) refresh() {
 }
 
 // refreshBatch is the most claims one call of the refresh script
-// extends: about 10 ms of Redis's time.
+// extends, or of the release script gives up: about 10 ms of Redis's time.
 var refreshBatch atomic.Int64
 
 func init() { refreshBatch.Store(500) }
@@ -262,17 +333,25 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4] * 4)
 return result
 `)
 
-// releaseScript gives a claim up if it is still the caller's.
+// releaseScript gives claims up, each if it is still the caller's.
 //
-//	KEYS[1] present   KEYS[2] claims   ARGV[1] the key   ARGV[2] the claim id
+//	KEYS[1] present   KEYS[2] claims
+//	ARGV[2i-1] a key   ARGV[2i] its claim id
+//
+// It returns, for each, 1 if it was released, 0 if not.
 var releaseScript = resp.NewScript(`
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if cur and string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '\n' then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  return 1
+local out = {}
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[2], ARGV[i])
+  if cur and string.sub(cur, 1, string.len(ARGV[i+1]) + 1) == ARGV[i+1] .. '\n' then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    out[#out+1] = 1
+  else
+    out[#out+1] = 0
+  end
 end
-return 0
+return out
 `)
 
 // expiredLua removes the claims past their time and leaves their values

@@ -66,6 +66,44 @@ func TestRefreshInBatches(t *testing.T) {
 	}
 }
 
+// Releases that arrive together go out a batch at a time, each released
+// only if it is still the caller's claim.
+func TestReleaseInBatches(t *testing.T) {
+	defer redis.SetRefreshBatch(redis.SetRefreshBatch(3))
+	srv := redistest.Start(t)
+	prefix := freshPrefix()
+	st := newStore(t, options(srv, prefix))
+	p := st.Presence()
+	const n = 7
+	var keys, claims []string
+	for i := range n {
+		key := fmt.Sprintf("m%d", i)
+		if held, _, err := p.Claim("lobby", key, key, "h"+key, "c"+key); err != nil || !held {
+			t.Fatalf("claim %s: %v, %v", key, held, err)
+		}
+		keys, claims = append(keys, key), append(claims, "c"+key)
+	}
+	claims[4] = "stale" // a connection whose claim a newer one took over
+	c := client(t, srv)
+	calls := scriptCalls(t, c)
+	got := p.ReleaseTogether("lobby", keys, claims)
+	if calls := scriptCalls(t, c) - calls; calls != 3 {
+		t.Errorf("%d releases made %d script calls, want 3 of at most 3", n, calls)
+	}
+	for i, released := range got {
+		if released != (i != 4) {
+			t.Errorf("release of %s: %v", keys[i], released)
+		}
+	}
+	if _, count, err := p.Members("lobby", 0); err != nil || count != 1 {
+		t.Errorf("members after the releases: %d, %v; want the one whose claim was not the caller's", count, err)
+	}
+	// One on its own goes at once, and answers as the batch does.
+	if !p.Release("lobby", "m4", "cm4") || p.Release("lobby", "m4", "cm4") {
+		t.Error("a single release of a held claim, then of a released one")
+	}
+}
+
 // scriptCalls returns how many EVALSHA calls Redis has served.
 func scriptCalls(t *testing.T, c *resp.Client) int {
 	t.Helper()
