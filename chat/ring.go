@@ -285,18 +285,14 @@ func (z *FrameCompressor) frame(e *entry) []byte {
 		}
 		return *p
 	}
-	op, payload, ok := splitFrame(e.frame)
-	threshold := z.Threshold
-	switch {
-	case threshold == 0:
-		threshold = DefaultCompressionThreshold
-	case threshold < 0:
-		threshold = 0
-	}
-	if !ok || len(payload) < threshold || !e.z.CompareAndSwap(nil, zBusy) {
+	if !e.z.CompareAndSwap(nil, zBusy) {
 		return e.frame
 	}
-	f := wsproto.AppendCompressedFrame(make([]byte, 0, len(e.frame)/2+wsproto.MaxHeaderSize), op, payload)
+	f, ok := wsproto.CompressFrame(make([]byte, 0, len(e.frame)/2+wsproto.MaxHeaderSize), e.frame, z.minPayload())
+	if !ok { // not a message, or too short: plain for everyone, and not counted
+		e.z.Store(&e.frame)
+		return e.frame
+	}
 	if len(f) >= len(e.frame) {
 		f = e.frame // incompressible: not worth the receivers' time
 	}
@@ -307,25 +303,13 @@ func (z *FrameCompressor) frame(e *entry) []byte {
 	return f
 }
 
-// splitFrame returns the opcode and payload of a whole, unmasked, final text or binary
-// frame, as the ring holds them, and false for anything else.
-func splitFrame(f []byte) (wsproto.Opcode, []byte, bool) {
-	if len(f) < 2 || f[0]&0xF0 != 0x80 || f[1]&0x80 != 0 {
-		return 0, nil, false
+// minPayload is Threshold as CompressFrame takes it.
+func (z *FrameCompressor) minPayload() int {
+	switch {
+	case z.Threshold == 0:
+		return DefaultCompressionThreshold
+	case z.Threshold < 0:
+		return 0
 	}
-	op := wsproto.Opcode(f[0] & 0xF)
-	if op != wsproto.OpText && op != wsproto.OpBinary {
-		return 0, nil, false
-	}
-	h := 2
-	switch f[1] {
-	case 126:
-		h = 4
-	case 127:
-		h = 10
-	}
-	if len(f) < h {
-		return 0, nil, false
-	}
-	return op, f[h:], true
+	return z.Threshold
 }

@@ -91,6 +91,26 @@ func appendCompressed(dst, payload []byte) []byte {
 	return bytes.TrimSuffix(dst, syncMarker)
 }
 
+// CompressFrame appends to dst the compressed form (AppendCompressedFrame)
+// of frame, a whole, final, unmasked, uncompressed text or binary frame
+// such as AppendFrame makes, and reports true; for any other frame, or one
+// whose payload is shorter than minPayload, it returns dst unchanged and
+// false. It is for a server that keeps its messages as frames, encoded
+// once, and compresses one only when a connection that negotiated
+// compression is due to receive it.
+func CompressFrame(dst, frame []byte, minPayload int) ([]byte, bool) {
+	if len(frame) < 2 || len(frame) < headerSize(frame[1]) {
+		return dst, false
+	}
+	h, err := parseHeader(frame)
+	n := h.Size()
+	if err != nil || !h.Fin || h.Rsv != 0 || h.Masked || (h.Opcode != OpText && h.Opcode != OpBinary) ||
+		int64(len(frame)-n) != h.Length || h.Length < int64(minPayload) {
+		return dst, false
+	}
+	return AppendCompressedFrame(dst, h.Opcode, frame[n:]), true
+}
+
 // AppendCompressedFrame appends one complete, final, unmasked frame
 // carrying payload compressed with permessage-deflate (RSV1 set): the
 // form a server sends to a connection whose Compression is true. Like

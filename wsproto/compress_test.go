@@ -654,3 +654,50 @@ func BenchmarkCompress(b *testing.B) {
 		})
 	}
 }
+
+// CompressFrame compresses the whole, final, unmasked text and binary
+// frames AppendFrame makes, as AppendCompressedFrame does their payload,
+// and leaves every other frame, and short payloads, alone.
+func TestCompressFrame(t *testing.T) {
+	long := []byte(strings.Repeat("the quick brown fox jumps over the lazy dog. ", 20))
+	text := wsproto.AppendFrame(nil, wsproto.OpText, long)
+	masked := wsproto.AppendHeader(nil, wsproto.Header{Fin: true, Opcode: wsproto.OpText, Masked: true, Length: int64(len(long))})
+	masked = append(masked, long...)
+	fragment := wsproto.AppendHeader(nil, wsproto.Header{Opcode: wsproto.OpText, Length: int64(len(long))})
+	fragment = append(fragment, long...)
+	for _, tc := range []struct {
+		name       string
+		frame      []byte
+		minPayload int
+		ok         bool
+	}{
+		{"text", text, 256, true},
+		{"binary", wsproto.AppendFrame(nil, wsproto.OpBinary, long), 0, true},
+		{"shorter than the threshold", text, len(long) + 1, false},
+		{"masked", masked, 0, false},
+		{"not final", fragment, 0, false},
+		{"compressed already", wsproto.AppendCompressedFrame(nil, wsproto.OpText, long), 0, false},
+		{"ping", wsproto.AppendFrame(nil, wsproto.OpPing, []byte("p")), 0, false},
+		{"cut short", text[:len(text)-1], 0, false},
+		{"header cut short", text[:3], 0, false},
+		{"empty", nil, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := []byte("x")
+			got, ok := wsproto.CompressFrame(dst, tc.frame, tc.minPayload)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				if string(got) != "x" {
+					t.Fatalf("dst changed to %q", got)
+				}
+				return
+			}
+			want := wsproto.AppendCompressedFrame([]byte("x"), wsproto.Opcode(tc.frame[0]&0xF), long)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got %x, want AppendCompressedFrame's %x", got, want)
+			}
+		})
+	}
+}
