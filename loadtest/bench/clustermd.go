@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"ringchat/loadtest"
@@ -22,14 +20,7 @@ const ClusterTarget = 1.2
 // WriteClusterBenchmarks rewrites the cluster region of the file at path,
 // starting from newDoc when it does not exist, atomically.
 func WriteClusterBenchmarks(path string, rep *ClusterReport, newDoc string) error {
-	old, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		old = []byte(newDoc)
-	case err != nil:
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	return benchmd.RewriteFile(path, string(old), map[string]string{RegionCluster: rep.Markdown()}, []string{RegionCluster})
+	return benchmd.UpdateFile(path, newDoc, map[string]string{RegionCluster: rep.Markdown()}, []string{RegionCluster})
 }
 
 // Ratios returns, for every round of the comparison whose two runs both

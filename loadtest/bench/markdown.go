@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,14 +32,7 @@ var RegionOrder = []string{RegionRun, RegionTargets, RegionLoadtest, RegionReade
 // tables, starting from newDoc when the file does not exist. It replaces
 // the file atomically: a failure leaves the old one.
 func WriteBenchmarks(path string, rep *Report, newDoc string) error {
-	old, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		old = []byte(newDoc)
-	case err != nil:
-		return fmt.Errorf("loadtest: %w", err)
-	}
-	return benchmd.RewriteFile(path, string(old), rep.Regions(), RegionOrder)
+	return benchmd.UpdateFile(path, newDoc, rep.Regions(), RegionOrder)
 }
 
 // Regions renders rep as the content of each region of BENCHMARKS.md.

@@ -168,6 +168,19 @@ func parseMarker(t string) (name, kind string, ok bool) {
 	return name, kind, true
 }
 
+// UpdateFile is RewriteFile of the file at path as it is, or of newDoc
+// when there is no such file yet.
+func UpdateFile(path, newDoc string, regions map[string]string, order []string) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		old = []byte(newDoc)
+	case err != nil:
+		return fmt.Errorf("loadtest: %w", err)
+	}
+	return RewriteFile(path, string(old), regions, order)
+}
+
 // RewriteFile rewrites regions of doc, the contents of the file at path, as
 // RewriteRegions does, and replaces the file with the result atomically: a
 // failure, or markers that RewriteRegions refuses, leave the old file as it
