@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -47,12 +48,17 @@ const feedBufferSize = 16 << 10
 // one only while it is being read.
 var feedBufferPool = sync.Pool{New: func() any { b := make([]byte, feedBufferSize); return &b }}
 
-// startPoller returns the server's poller, starting it on first use; nil
-// where there is none (not Linux, or epoll failed), and connections read
-// with a goroutine each.
+// startPoller returns the server's poller, starting it and the poller of
+// waiting writes on first use; nil where there is none (not Linux, or
+// epoll failed), and connections read with a goroutine each.
 func (s *Server) startPoller() *netpoll.Poller {
 	s.pollerOnce.Do(func() {
 		p, err := netpoll.New()
+		if err == nil {
+			if s.waits, err = netpoll.New(); err != nil {
+				p.Close()
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, netpoll.ErrUnsupported) {
 				s.log.Warn("cannot start the poller: connections read with a goroutine each", "err", err)
@@ -65,12 +71,40 @@ func (s *Server) startPoller() *netpoll.Poller {
 	return s.poller
 }
 
-// stopPoller closes the poller, once every connection has ended.
+// stopPoller closes the pollers, once every connection has ended.
 func (s *Server) stopPoller() {
 	s.pollerOnce.Do(func() {}) // none may start after this
 	if s.poller != nil {
 		s.poller.Close()
+		s.waits.Close()
 	}
+}
+
+// prepareSocket is given each hijacked connection before it becomes a
+// wsproto.Conn (AcceptOptions.WrapNetConn): it sets the send buffer and,
+// for a TCP socket that will be fed, takes the socket out of package net
+// (netpoll.Detach), which keeps about 0.9 KiB per socket that a fed
+// connection has no use for — a runtime poll descriptor with its timers,
+// a finalizer, both addresses. Such a socket's blocked writes wait on the
+// server's second poller. TLS connections and sockets that cannot be
+// detached (no descriptor to spare) stay as they are.
+func (s *Server) prepareSocket(nc net.Conn) net.Conn {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nc
+	}
+	if s.opts.SendBufferBytes > 0 {
+		tc.SetWriteBuffer(s.opts.SendBufferBytes)
+	}
+	if s.opts.ReadGoroutines || s.startPoller() == nil {
+		return nc
+	}
+	d, err := netpoll.Detach(tc, s.waits)
+	if err != nil {
+		s.log.Debug("socket kept in package net", "err", err)
+		return nc
+	}
+	return d
 }
 
 // canFeed reports whether ws can be a fed connection: it can be read

@@ -32,12 +32,13 @@ func readingGoroutines(t *testing.T) (goroutine, fed int) {
 }
 
 // On Linux, at the defaults, a connection whose client is silent has no
-// goroutine reading it; it still hears and is heard, and a read on a
-// goroutine of its own is what ReadGoroutines asks for.
+// goroutine reading it and its socket is out of package net; it still
+// hears and is heard, and a read on a goroutine of its own, on a socket
+// net keeps, is what ReadGoroutines asks for.
 func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
-	want := 0
+	want, wantDetached := 0, 12
 	if os.Getenv(chattest.ReadersEnv) == "goroutine" {
-		want = 12 // the environment asks for a goroutine per connection
+		want, wantDetached = 12, 0 // the environment asks for a goroutine per connection
 	}
 	ts := startServer(t, chat.Options{})
 	var clients []*testClient
@@ -62,6 +63,9 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 			break
 		}
 		runtime.Gosched()
+	}
+	if detached, all := ts.DetachedSockets(); detached != wantDetached || all != 12 {
+		t.Errorf("%d of %d sockets out of package net, want %d of 12", detached, all, wantDetached)
 	}
 	clients[5].send("still here")
 	for _, c := range clients {

@@ -174,9 +174,11 @@ type Server struct {
 	wg           sync.WaitGroup // one per admitted connection attempt
 
 	// The poller that fed connections park in (feed.go), started by the
-	// first; nil where there is none.
+	// first, and the one their sockets, taken out of package net, wait on
+	// when a write must wait; nil where there are none.
 	pollerOnce    sync.Once
 	poller        *netpoll.Poller
+	waits         *netpoll.Poller
 	pollerStarted atomic.Bool // poller is set
 
 	keepaliveOnce    sync.Once
@@ -218,6 +220,7 @@ func NewServer(opts Options) (*Server, error) {
 		Compression:             opts.Compression,
 	}
 	s.accept.CompressionThreshold = opts.CompressionThreshold
+	s.accept.WrapNetConn = s.prepareSocket
 	s.metrics.deflate.Threshold = opts.CompressionThreshold
 	if opts.Presence != nil {
 		opts.Presence.Departed(s.departed)
@@ -369,11 +372,6 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		s.metrics.countRefusal(reason)
 		s.log.Debug("handshake refused", "remote", r.RemoteAddr, "err", err)
 		return
-	}
-	if s.opts.SendBufferBytes > 0 {
-		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
-			tc.SetWriteBuffer(s.opts.SendBufferBytes)
-		}
 	}
 	c := newConn(s, ws, ip)
 	s.mu.Lock()

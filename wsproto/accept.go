@@ -52,6 +52,15 @@ type AcceptOptions struct {
 	// stops reading cannot hold the handler. The request itself is bounded
 	// by http.Server's ReadHeaderTimeout. 0 means 10 seconds.
 	HandshakeTimeout time.Duration
+
+	// WrapNetConn, when set, is given the hijacked connection once the 101
+	// response is written, and the Conn reads and writes through the
+	// net.Conn it returns: the same byte stream, held another way — for
+	// example the socket taken out of package net, to be polled by the
+	// server itself. Bytes the handshake reader took past the request are
+	// kept by the Conn, not the wrapper. It returns the connection it was
+	// given to leave it as it is.
+	WrapNetConn func(net.Conn) net.Conn
 }
 
 // Accept completes the opening handshake of RFC 6455 section 4.2 for a
@@ -115,6 +124,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, &HandshakeError{0, "writing the 101 response: " + err.Error()}
 	}
 	_ = netConn.SetDeadline(time.Time{})
+	if opts.WrapNetConn != nil {
+		netConn = opts.WrapNetConn(netConn)
+	}
 	c := newConn(netConn, true, buffered, subprotocol, &opts.ConnOptions)
 	c.deflate = extension != ""
 	return c, nil

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,7 +264,50 @@ func TestAcceptRequest(t *testing.T) {
 // same packet as its request, which the HTTP server has already read into
 // its buffer, reach the Conn.
 func TestAcceptFirstFrameInSameWrite(t *testing.T) {
-	srv, results := newAcceptServer(t, nil)
+	t.Run("plain", func(t *testing.T) { testFirstFrameInSameWrite(t, nil) })
+	// With WrapNetConn the Conn reads and writes through the wrapper, and
+	// the bytes the handshake reader took are still the Conn's.
+	t.Run("wrapped", func(t *testing.T) {
+		var wrapped atomic.Pointer[countingConn]
+		testFirstFrameInSameWrite(t, &wrapped)
+		w := wrapped.Load()
+		if w == nil {
+			t.Fatal("WrapNetConn was not called")
+		}
+		if w.read.Load() == 0 || w.written.Load() == 0 {
+			t.Errorf("through the wrapper: %d bytes read, %d written; want both above 0", w.read.Load(), w.written.Load())
+		}
+	})
+}
+
+// countingConn counts the bytes read and written through it.
+type countingConn struct {
+	net.Conn
+	read, written atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+func testFirstFrameInSameWrite(t *testing.T, wrapped *atomic.Pointer[countingConn]) {
+	var opts *wsproto.AcceptOptions
+	if wrapped != nil {
+		opts = &wsproto.AcceptOptions{WrapNetConn: func(nc net.Conn) net.Conn {
+			w := &countingConn{Conn: nc}
+			wrapped.Store(w)
+			return w
+		}}
+	}
+	srv, results := newAcceptServer(t, opts)
 	host := srv.Listener.Addr().String()
 	m := frameMaker{mask: true}
 	big := strings.Repeat("b", 6000) // partly in the HTTP server's buffer, partly not

@@ -315,7 +315,7 @@ func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
 			m, err = c.netConn.Write(b)
 			b, n = b[m:], int64(m)
 		} else {
-			n, err = v.WriteTo(c.netConn) // consumes what it wrote
+			n, err = writeBuffers(c.netConn, v) // consumes what it wrote
 		}
 		if err == nil {
 			if c.writeProgress != nil {
@@ -329,6 +329,22 @@ func (c *Conn) writeAll(b []byte, v *net.Buffers) error {
 		c.CloseNow()
 		return fmt.Errorf("wsproto: write: %w", err)
 	}
+}
+
+// buffersWriter is a net.Conn that writes net.Buffers with one system
+// call of its own, as a *net.TCPConn does inside net.Buffers.WriteTo: a
+// socket taken out of package net (internal/netpoll's Conn).
+type buffersWriter interface {
+	WriteBuffers(v *net.Buffers) (int64, error)
+}
+
+// writeBuffers writes v to w with writev where w can, consuming what it
+// wrote.
+func writeBuffers(w net.Conn, v *net.Buffers) (int64, error) {
+	if bw, ok := w.(buffersWriter); ok {
+		return bw.WriteBuffers(v)
+	}
+	return v.WriteTo(w)
 }
 
 // writeSteps is how many times a timed write checks for progress within one

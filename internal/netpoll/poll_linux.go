@@ -56,6 +56,11 @@ const readEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 // goroutine, the first time fd is readable. It returns the registration's
 // Key for Rearm and Remove.
 func (p *Poller) Add(fd int, onReady func()) (Key, error) {
+	return p.add(fd, readEvents, onReady)
+}
+
+// add registers fd to wait, once, for events.
+func (p *Poller) add(fd int, events uint32, onReady func()) (Key, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -65,7 +70,7 @@ func (p *Poller) Add(fd int, onReady func()) (Key, error) {
 	p.next++
 	p.handlers[k] = onReady
 	p.mu.Unlock()
-	if err := p.ctl(syscall.EPOLL_CTL_ADD, fd, k, readEvents); err != nil {
+	if err := p.ctl(syscall.EPOLL_CTL_ADD, fd, k, events); err != nil {
 		p.Forget(k)
 		return 0, err
 	}
