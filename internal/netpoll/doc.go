@@ -19,8 +19,13 @@
 // Remove) must be made while it is certain to be open, for example inside
 // syscall.RawConn.Control.
 //
+// Detach takes a TCP socket out of package net: the Conn it returns reads
+// and writes the descriptor itself and waits, when it must, through a
+// Poller of its own, which spares what net keeps per socket (a runtime
+// poll descriptor with two timers, a finalizer, both addresses).
+//
 // Only Linux has a Poller; elsewhere New returns ErrUnsupported and callers
-// keep a goroutine per socket.
+// keep a goroutine per socket, and their sockets in package net.
 package netpoll
 
 import "errors"
