@@ -96,7 +96,7 @@ func (s *Server) prepareSocket(nc net.Conn) net.Conn {
 	if s.opts.SendBufferBytes > 0 {
 		tc.SetWriteBuffer(s.opts.SendBufferBytes)
 	}
-	if s.opts.ReadGoroutines || s.startPoller() == nil {
+	if !s.feeds() {
 		return nc
 	}
 	d, err := netpoll.Detach(tc, s.waits)
@@ -110,7 +110,13 @@ func (s *Server) prepareSocket(nc net.Conn) net.Conn {
 // canFeed reports whether ws can be a fed connection: it can be read
 // without waiting, the server has a poller, and the options allow it.
 func (s *Server) canFeed(ws *wsproto.Conn) bool {
-	return !s.opts.ReadGoroutines && ws.CanFeed() && s.startPoller() != nil
+	return ws.CanFeed() && s.feeds()
+}
+
+// feeds reports whether the server feeds the connections that can be: it
+// has a poller, and the options allow it.
+func (s *Server) feeds() bool {
+	return !s.opts.ReadGoroutines && s.startPoller() != nil
 }
 
 // startFeeding registers the fed connection c with the poller and reads

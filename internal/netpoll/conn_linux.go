@@ -156,67 +156,35 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	for {
-		if err := c.expired(&c.readDeadline); err != nil {
-			return 0, c.opError("read", err)
-		}
-		if !c.acquire() {
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		n, err := syscall.Read(int(c.fd), p)
-		c.release()
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			if err := c.waitFor(false); err != nil {
-				return 0, c.opError("read", err)
-			}
-			continue
-		case err != nil:
-			return 0, c.opError("read", os.NewSyscallError("read", err))
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
+	var n int
+	var rerr error
+	if err := c.rawCall(false, func(fd uintptr) bool {
+		n, rerr = retryEINTR(func() (int, error) { return syscall.Read(int(fd), p) })
+		return rerr != syscall.EAGAIN
+	}); err != nil {
+		return 0, c.opError("read", err)
 	}
+	switch {
+	case rerr != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", rerr))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Write writes all of p, waiting while the socket's buffer is full; it
 // returns how much was written before an error.
 func (c *Conn) Write(p []byte) (int, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	written := 0
-	for {
-		if err := c.expired(&c.writeDeadline); err != nil {
-			return written, c.opError("write", err)
-		}
-		if !c.acquire() {
-			return written, c.opError("write", net.ErrClosed)
-		}
-		n, err := syscall.Write(int(c.fd), p[written:])
-		c.release()
-		if n > 0 {
-			written += n
-		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			if err := c.waitFor(true); err != nil {
-				return written, c.opError("write", err)
-			}
-			continue
-		case err != nil:
-			return written, c.opError("write", os.NewSyscallError("write", err))
-		}
-		if written == len(p) {
-			return written, nil
-		}
-	}
+	var werr error
+	err := c.rawCall(true, func(fd uintptr) bool {
+		n, err := retryEINTR(func() (int, error) { return syscall.Write(int(fd), p[written:]) })
+		written += max(n, 0)
+		werr = err
+		return err != syscall.EAGAIN && (err != nil || written == len(p))
+	})
+	return written, c.writeError(err, werr, "write")
 }
 
 // maxIovecs is the most buffers one writev of WriteBuffers takes.
@@ -227,45 +195,61 @@ const maxIovecs = 64
 // net.Buffers.WriteTo does for a *net.TCPConn (which cannot know this
 // type): a batch of frames is one system call, not one per frame.
 func (c *Conn) WriteBuffers(v *net.Buffers) (int64, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	var written int64
+	var werr error
 	var iov [maxIovecs]syscall.Iovec
+	err := c.rawCall(true, func(fd uintptr) bool {
+		for {
+			cnt := 0
+			for _, b := range *v {
+				if cnt == maxIovecs {
+					break
+				}
+				if len(b) > 0 {
+					iov[cnt].Base = &b[0]
+					iov[cnt].SetLen(len(b))
+					cnt++
+				}
+			}
+			if cnt == 0 {
+				*v = (*v)[:0]
+				return true
+			}
+			n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+			switch errno {
+			case 0:
+				written += int64(n)
+				consume(v, int64(n))
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				werr = errno
+				return true
+			}
+		}
+	})
+	return written, c.writeError(err, werr, "writev")
+}
+
+// writeError is the error of a write whose rawCall returned err and whose
+// last system call failed with errno.
+func (c *Conn) writeError(err, errno error, syscallName string) error {
+	switch {
+	case err != nil:
+		return c.opError("write", err)
+	case errno != nil:
+		return c.opError("write", os.NewSyscallError(syscallName, errno))
+	}
+	return nil
+}
+
+// retryEINTR calls f again while a signal interrupted it.
+func retryEINTR(f func() (int, error)) (int, error) {
 	for {
-		cnt := 0
-		for _, b := range *v {
-			if cnt == maxIovecs {
-				break
-			}
-			if len(b) > 0 {
-				iov[cnt].Base = &b[0]
-				iov[cnt].SetLen(len(b))
-				cnt++
-			}
-		}
-		if cnt == 0 {
-			*v = (*v)[:0]
-			return written, nil
-		}
-		if err := c.expired(&c.writeDeadline); err != nil {
-			return written, c.opError("write", err)
-		}
-		if !c.acquire() {
-			return written, c.opError("write", net.ErrClosed)
-		}
-		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
-		c.release()
-		switch errno {
-		case 0:
-			written += int64(n)
-			consume(v, int64(n))
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			if err := c.waitFor(true); err != nil {
-				return written, c.opError("write", err)
-			}
-		default:
-			return written, c.opError("write", os.NewSyscallError("writev", errno))
+		n, err := f()
+		if err != syscall.EINTR {
+			return n, err
 		}
 	}
 }
@@ -298,11 +282,7 @@ func (c *Conn) expired(d *atomic.Int64) error {
 // error only for the last two, or when the Poller fails. The caller tries
 // its call again after a nil return. The caller holds readMu or writeMu:
 // one waiter of each kind at most.
-func (c *Conn) waitFor(write bool) error {
-	deadline := &c.readDeadline
-	if write {
-		deadline = &c.writeDeadline
-	}
+func (c *Conn) waitFor(write bool, deadline *atomic.Int64) error {
 	var timeout <-chan time.Time
 	if t := deadline.Load(); t != 0 {
 		d := time.Until(time.Unix(0, t))
@@ -492,7 +472,10 @@ func (r *rawConn) Control(f func(fd uintptr)) error {
 func (r *rawConn) Read(f func(fd uintptr) bool) error  { return (*Conn)(r).rawCall(false, f) }
 func (r *rawConn) Write(f func(fd uintptr) bool) error { return (*Conn)(r).rawCall(true, f) }
 
-// rawCall runs f for RawConn's Read (write false) or Write.
+// rawCall runs f for RawConn's Read (write false) or Write, and for the
+// Conn's own Read, Write and WriteBuffers: with the deadline checked before
+// each call of f, the descriptor held open during it, one reader or writer
+// at a time, and a wait for readiness whenever f returns false.
 func (c *Conn) rawCall(write bool, f func(fd uintptr) bool) error {
 	deadline, turn := &c.readDeadline, &c.readMu
 	if write {
@@ -512,7 +495,7 @@ func (c *Conn) rawCall(write bool, f func(fd uintptr) bool) error {
 		if done {
 			return nil
 		}
-		if err := c.waitFor(write); err != nil {
+		if err := c.waitFor(write, deadline); err != nil {
 			return err
 		}
 	}

@@ -38,24 +38,9 @@ func detachedPair(t *testing.T, waits *netpoll.Poller) (net.Conn, net.Conn) {
 func TestConnConformance(t *testing.T) {
 	waits := newPoller(t)
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		a, d, err := dialLoopback()
 		if err != nil {
 			return nil, nil, nil, err
-		}
-		defer ln.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			accepted <- c
-		}()
-		d, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		a := <-accepted
-		if a == nil {
-			d.Close()
-			return nil, nil, nil, errors.New("accept failed")
 		}
 		if c1, err = netpoll.Detach(a, waits); err != nil {
 			return nil, nil, nil, err

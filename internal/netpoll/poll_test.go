@@ -19,9 +19,20 @@ const waitLong = 10 * time.Second
 // tcpPair returns the two ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, d, err := dialLoopback()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); d.Close() })
+	return a, d
+}
+
+// dialLoopback connects to a fresh loopback listener: the accepted end,
+// then the dialling one.
+func dialLoopback() (*net.TCPConn, *net.TCPConn, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
 	}
 	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
@@ -31,14 +42,14 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 	}()
 	d, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	a := <-accepted
 	if a == nil {
-		t.Fatal("accept failed")
+		d.Close()
+		return nil, nil, errors.New("accept failed")
 	}
-	t.Cleanup(func() { a.Close(); d.Close() })
-	return a.(*net.TCPConn), d.(*net.TCPConn)
+	return a.(*net.TCPConn), d.(*net.TCPConn), nil
 }
 
 // withFD calls f with c's descriptor, held open for the call.
