@@ -79,9 +79,15 @@ func (s *Server) claimName(roomName, want string, c *conn) (name string, resumed
 	return want, false
 }
 
-// memberCount returns how many members r has: on every node with a
-// presence, else here.
+// memberCount returns how many members r has, local of them here: on every
+// node with a presence, else here. Its callers only compare the count with
+// the announce limit, so when local alone is above it the presence is not
+// asked: a room of thousands emptying at once (a node stopping, a network
+// cut) would otherwise make one Redis call per member that leaves.
 func (s *Server) memberCount(r *room, local int) int {
+	if local > s.opts.AnnounceLimit {
+		return local
+	}
 	if p := s.opts.Presence; p != nil {
 		if _, n, err := p.Members(r.name, 0); err == nil {
 			return n
