@@ -43,9 +43,13 @@ func TestConnConformance(t *testing.T) {
 			return nil, nil, nil, err
 		}
 		if c1, err = netpoll.Detach(a, waits); err != nil {
+			a.Close()
+			d.Close()
 			return nil, nil, nil, err
 		}
 		if c2, err = netpoll.Detach(d, waits); err != nil {
+			c1.Close()
+			d.Close()
 			return nil, nil, nil, err
 		}
 		return c1, c2, func() { c1.Close(); c2.Close() }, nil
