@@ -58,6 +58,10 @@ type conn struct {
 	// in the same room: this one's departure is not announced.
 	replaced atomic.Bool
 
+	// handling holds handlingBusy while a message is acted on and
+	// handlingStopped once the server is going away (see goAway).
+	handling atomic.Uint32
+
 	// The room's fan-out list this connection is in, and where; under
 	// bucket.mu.
 	bucket    *bucket
@@ -252,9 +256,42 @@ func (c *conn) readFailed(err error) error {
 	return err
 }
 
-// handleMessage acts on a message the client sent, however it was read.
-// It returns an error only to end the connection.
+// The bits of conn.handling.
+const (
+	handlingBusy    = 1 // a message is being acted on
+	handlingStopped = 2 // the server is going away: take no more
+)
+
+// handleMessage acts on a message the client sent, however it was read,
+// unless the server is going away. It returns an error only to end the
+// connection.
 func (c *conn) handleMessage(op wsproto.Opcode, msg []byte) error {
+	if !c.handling.CompareAndSwap(0, handlingBusy) {
+		return nil // after the 1001 was asked for: not taken, not answered
+	}
+	err := c.act(op, msg)
+	if c.handling.Add(^uint32(0))&handlingStopped != 0 { // handlingBusy off
+		c.closeWith(wsproto.CloseGoingAway, goingAwayReason) // goAway found it busy
+	}
+	return err
+}
+
+// goingAwayReason is the reason of the 1001 a shutdown sends.
+const goingAwayReason = "server shutting down"
+
+// goAway closes c with 1001 for a server shutdown, but never between
+// publishing a send and answering it: a message being acted on is answered
+// first, and what the client sends after that is not taken. So every
+// event a client's send became has reached it as an ack, and a client
+// that sends again what had no answer publishes nothing twice.
+func (c *conn) goAway() {
+	if c.handling.Or(handlingStopped)&handlingBusy == 0 {
+		c.closeWith(wsproto.CloseGoingAway, goingAwayReason)
+	}
+}
+
+// act is handleMessage's work.
+func (c *conn) act(op wsproto.Opcode, msg []byte) error {
 	now := time.Now()
 	c.refreshDeadline(now)
 	c.srv.metrics.messagesIn.Add(1)
@@ -267,41 +304,53 @@ func (c *conn) handleMessage(op wsproto.Opcode, msg []byte) error {
 		c.closing = true
 		return nil
 	}
-	line, cid := string(msg), ""
-	if c.v1 {
-		f, err := parseSendFrame(msg)
-		if err != nil {
-			c.refuse(f.CID, ReasonBadFrame, err.Error(), 0)
-			return nil
-		}
-		line, cid = f.Text, f.CID
-		if a, done := c.sess.acked(cid); done {
-			c.srv.metrics.duplicateSends.Add(1)
-			c.acknowledge(cid, a) // sent before: answered again, not published again
-			return nil
-		}
+	if !c.v1 {
+		c.take(string(msg), "", now)
+		return nil
 	}
+	f, err := parseSendFrame(msg)
+	if err != nil {
+		c.refuse(f.CID, ReasonBadFrame, err.Error(), 0)
+		return nil
+	}
+	if a, done := c.sess.claim(f.CID); done {
+		c.srv.metrics.duplicateSends.Add(1)
+		c.acknowledge(f.CID, a) // sent before: answered again, not published again
+		return nil
+	}
+	a, accepted := c.take(f.Text, f.CID, now)
+	c.sess.settle(f.CID, a, accepted)
+	if accepted {
+		c.acknowledge(f.CID, a)
+	}
+	return nil
+}
+
+// take acts on one line the client sent (cid: its ringchat.v1 client id,
+// or empty), unless the rate limit or the line itself refuses it, and says
+// what it became and whether it was accepted. A refusal is answered here;
+// an acceptance is the caller's to answer.
+func (c *conn) take(line, cid string, now time.Time) (ackEntry, bool) {
 	if ok, wait := c.sess.allow(now); !ok {
 		c.srv.metrics.rateLimited.Add(1)
 		if c.sess.refusedInARow() > c.srv.opts.MessageBurst {
 			c.closeWith(wsproto.ClosePolicyViolation, "rate limit exceeded")
 			c.closing = true
-			return nil
+			return ackEntry{}, false
 		}
 		c.refuse(cid, ReasonRateLimited, fmt.Sprintf("slow down: at most %g messages a second; not sent, retry in %.2g s", c.srv.opts.MessageRate, wait.Seconds()), wait)
-		return nil
+		return ackEntry{}, false
 	}
 	o := c.handle(line)
 	switch {
 	case o.closed:
 		c.closing = true
+		return ackEntry{}, false
 	case o.reason != "":
 		c.refuse(cid, o.reason, o.text, 0)
-	case c.v1:
-		c.sess.accept(cid, o.ack)
-		c.acknowledge(cid, o.ack)
+		return ackEntry{}, false
 	}
-	return nil
+	return o.ack, true
 }
 
 // refuse tells the client a line was not taken: an error event with the

@@ -490,7 +490,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.closeWith(wsproto.CloseGoingAway, "server shutting down")
+		c.goAway()
 	}
 	if s.keepaliveStarted.Load() {
 		<-s.keepaliveDone

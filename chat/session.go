@@ -32,6 +32,12 @@ type session struct {
 	refused  int                 // sends refused in a row by the rate limit
 	accepted map[string]ackEntry // client id → what it became; nil until the first
 	order    []string            // accepted client ids, oldest first, for forgetting
+	// acting holds the client ids of the sends a connection of the
+	// session is acting on now; a resend on the session's next connection
+	// waits on settled (made on the first wait, with mu) for it to settle.
+	acting  map[string]struct{}
+	settled *sync.Cond
+	waiting int // claims waiting on settled
 }
 
 // ackEntry is what an accepted send became: the room event's id (0 for a
@@ -56,19 +62,61 @@ func wellFormedToken(token string) bool {
 	return err == nil && len(b) == 16 && len(token) == 22
 }
 
-// acked returns what the send with client id cid became, if the session
-// accepted it.
-func (s *session) acked(cid string) (ackEntry, bool) {
+// testHookClaimWaits, when set (by tests only), is called when claim
+// starts waiting for another connection's send.
+var testHookClaimWaits func()
+
+// claim looks up the send with client id cid: done, with what it became,
+// if the session accepted it. Otherwise the caller now acts on it and must
+// call settle when it knows what became of it. While another connection
+// of the session acts on a send with the same id — the client came back
+// and sent it again before the old connection had answered — claim waits
+// until that one has settled, so that a send is never published twice.
+func (s *session) claim(cid string) (a ackEntry, done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.accepted[cid]
-	return a, ok
+	for {
+		if a, ok := s.accepted[cid]; ok {
+			return a, true
+		}
+		if _, busy := s.acting[cid]; !busy {
+			break
+		}
+		if s.settled == nil {
+			s.settled = sync.NewCond(&s.mu)
+		}
+		if testHookClaimWaits != nil {
+			testHookClaimWaits()
+		}
+		s.waiting++
+		s.settled.Wait()
+		s.waiting--
+	}
+	if s.acting == nil {
+		s.acting = make(map[string]struct{})
+	}
+	s.acting[cid] = struct{}{}
+	return ackEntry{}, false
 }
 
-// accept remembers that the send with client id cid became a.
-func (s *session) accept(cid string, a ackEntry) {
+// settle ends a claim: the send with client id cid became a, if accepted,
+// and is remembered as such; otherwise it was not taken, and may be sent
+// again.
+func (s *session) settle(cid string, a ackEntry, accepted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if accepted {
+		s.remember(cid, a)
+	}
+	delete(s.acting, cid)
+	if s.waiting > 0 {
+		s.settled.Broadcast()
+	}
+}
+
+// remember records that the send with client id cid became a, forgetting
+// the oldest beyond maxSessionCIDs. The caller holds s.mu.
+func (s *session) remember(cid string, a ackEntry) {
 	if _, ok := s.accepted[cid]; ok {
 		return
 	}
