@@ -37,7 +37,6 @@ type session struct {
 	// waits on settled (made on the first wait, with mu) for it to settle.
 	acting  map[string]struct{}
 	settled *sync.Cond
-	waiting int // claims waiting on settled
 }
 
 // ackEntry is what an accepted send became: the room event's id (0 for a
@@ -88,9 +87,7 @@ func (s *session) claim(cid string) (a ackEntry, done bool) {
 		if testHookClaimWaits != nil {
 			testHookClaimWaits()
 		}
-		s.waiting++
 		s.settled.Wait()
-		s.waiting--
 	}
 	if s.acting == nil {
 		s.acting = make(map[string]struct{})
@@ -109,17 +106,15 @@ func (s *session) settle(cid string, a ackEntry, accepted bool) {
 		s.remember(cid, a)
 	}
 	delete(s.acting, cid)
-	if s.waiting > 0 {
+	if s.settled != nil { // someone has waited: wake whoever waits now
 		s.settled.Broadcast()
 	}
 }
 
-// remember records that the send with client id cid became a, forgetting
-// the oldest beyond maxSessionCIDs. The caller holds s.mu.
+// remember records that the send with client id cid, not yet accepted
+// (claim saw to that), became a, forgetting the oldest beyond
+// maxSessionCIDs. The caller holds s.mu.
 func (s *session) remember(cid string, a ackEntry) {
-	if _, ok := s.accepted[cid]; ok {
-		return
-	}
 	if s.accepted == nil {
 		s.accepted = make(map[string]ackEntry)
 	}
