@@ -81,9 +81,12 @@ func (s *Server) claimName(roomName, want string, c *conn) (name string, resumed
 
 // memberCount returns how many members r has, local of them here: on every
 // node with a presence, else here. Its callers only compare the count with
-// the announce limit, so when local alone is above it the presence is not
-// asked: a room of thousands emptying at once (a node stopping, a network
-// cut) would otherwise make one Redis call per member that leaves.
+// the announce limit, and the presence does not count fewer than local (a
+// member is claimed there before it joins here — but for a name found taken
+// here after its claim, claimed a moment late — and released after it has
+// left), so when local alone is above the limit the presence is not asked:
+// a room of thousands emptying at once (a node stopping, a network cut)
+// would otherwise make one Redis call per member that leaves.
 func (s *Server) memberCount(r *room, local int) int {
 	if local > s.opts.AnnounceLimit {
 		return local

@@ -622,25 +622,14 @@ func (s *Server) leave(c *conn) {
 	if r == nil {
 		return
 	}
-	// Across nodes: the departure is the room's only if this connection
-	// still held its name — not if its session came back elsewhere.
-	count, left := 0, !c.replaced.Load()
-	if left {
-		s.mu.Lock()
-		local := len(r.members)
-		holds := r.names[nameKey(c.name)] == c
-		s.mu.Unlock()
-		count = s.memberCount(r, local)
-		if p := s.opts.Presence; p != nil && holds {
-			left = p.Release(r.name, nameKey(c.name), c.claimID)
-		}
-	}
+	key := nameKey(c.name)
 	s.mu.Lock()
-	announce := left && count <= s.opts.AnnounceLimit && count > 1
+	local := len(r.members) // c among them
+	holds := r.names[key] == c
 	delete(r.members, c)
 	r.removeMember(c)
-	if r.names[nameKey(c.name)] == c {
-		delete(r.names, nameKey(c.name))
+	if holds {
+		delete(r.names, key)
 	}
 	if len(r.members) == 0 {
 		// Closed under mu, so that a member arriving next opens the room
@@ -653,7 +642,19 @@ func (s *Server) leave(c *conn) {
 	}
 	c.room = nil
 	s.mu.Unlock()
-	if announce {
+	// Across nodes: the departure is the room's only if this connection
+	// still held its name — not if its session came back elsewhere. The
+	// presence still counts c until the release, which comes after c has
+	// left here: as a join claims before it adds, this node does not count
+	// more members than the presence does (memberCount relies on it).
+	if c.replaced.Load() {
+		return
+	}
+	count, left := s.memberCount(r, local), true
+	if p := s.opts.Presence; p != nil && holds {
+		left = p.Release(r.name, key, c.claimID)
+	}
+	if left && count <= s.opts.AnnounceLimit && count > 1 {
 		s.publish(r, &Event{Type: TypeLeave, Room: r.name, From: c.name})
 	}
 }
